@@ -1,0 +1,1 @@
+"""symdiff.models: model declarations from the lecture notes, built on symdiff's public API."""

@@ -1,0 +1,33 @@
+"""symdiff: a symbol-to-symbol differentiation compiler.
+
+Declare a model as a graph, derive its gradient graph in forward or reverse mode, simplify it,
+and compile it to a fused Numba kernel.
+
+>>> import symdiff as sd, numpy as np
+>>> x = sd.var("x", shape=(None, 3)); w = sd.param("w", shape=(3,))
+>>> loss = sd.mean(sd.square(x @ w - 1.0))
+>>> g = sd.grad(loss, w)
+>>> sd.evaluate(g, {x: np.eye(3), w: np.zeros(3)}).tolist()
+[-0.6666666666666666, -0.6666666666666666, -0.6666666666666666]
+"""
+from . import dtypes
+from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid, log_softmax,
+                         logsumexp, maxout, mean, min, prelu, rbf, relu, softmax, square, swish)
+from .dims import Dim, dim
+from .errors import (ArgumentError, DifferentiationError, DTypeError, ShapeError,
+                     SymdiffError)
+from .frontend import (abs, add, argmax_mask, as_node, broadcast_to, cast, const, cos, div,
+                       equal, exp, expm1, greater, greater_equal, less, less_equal, log, log1p,
+                       matmul, matrix_transpose, max, maximum, minimum, mul, neg, not_equal,
+                       one_hot, param, pow, reshape, sigmoid, sign, sin, size_of, softplus, sqrt,
+                       stop_gradient, sub, sum, take, tanh, transpose, var, where)
+from .function import compile
+from .graph import Node, count_ops, substitute, toposort
+from .interpret import evaluate
+from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                     exponential_loss, gaussian_nll, hinge, mixture_nll, mse,
+                     softmax_cross_entropy)
+from .ops import Op
+
+__version__ = "0.1.0"

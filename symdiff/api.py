@@ -1,0 +1,196 @@
+"""The differentiation API: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp.
+
+Every function returns ordinary graphs, which can be simplified, compiled, printed, or
+differentiated again.
+"""
+import numpy as np
+
+from . import frontend as F
+from .dims import is_concrete, shape_str
+from .dtypes import is_float
+from .errors import DifferentiationError, ShapeError
+from .forward import jvp_graph
+from .graph import Node, flatten, unflatten
+from .reverse import vjp_graph
+
+
+def _nodes(structure, fn, what):
+    nodes = flatten(structure)
+    for w in nodes:
+        if not is_float(w.dtype):
+            raise DifferentiationError(
+                f"{fn}: cannot differentiate with respect to `{w.name}` of dtype {w.dtype} "
+                f"(only float inputs have derivatives)")
+    if not nodes:
+        raise DifferentiationError(f"{fn}: no {what} given")
+    return nodes
+
+
+def _float_output(y, fn):
+    if not isinstance(y, Node):
+        raise TypeError(f"{fn}: expected a symdiff node, got {type(y).__name__}")
+    if not is_float(y.dtype):
+        raise DifferentiationError(f"{fn}: the output `{y.name}` has dtype {y.dtype}; "
+                                   f"only float outputs can be differentiated")
+    return y
+
+
+def _zeros(shape, dtype):
+    return F.broadcast_to(F.const(0, dtype), shape)
+
+
+def _fill(results, targets, disconnected, fn, batch=()):
+    """Replace symbolic-zero results by zero arrays, or raise when disconnected="raise"."""
+    if disconnected not in ("zero", "raise"):
+        raise ValueError(f"{fn}: disconnected must be 'zero' or 'raise', got {disconnected!r}")
+    out = []
+    for r, w in zip(results, targets):
+        if r is None:
+            if disconnected == "raise":
+                raise DifferentiationError(f"{fn}: the output does not depend on `{w.name}`")
+            r = _zeros(batch + w.shape, w.dtype)
+        out.append(r)
+    return out
+
+
+def grad(y, wrt, disconnected="zero"):
+    """Gradient of a scalar ``y`` by reverse mode, with the structure of ``wrt``.
+
+    >>> import symdiff as sd, numpy as np
+    >>> w1, w2 = sd.var("w1"), sd.var("w2")
+    >>> g = sd.grad(w1 ** 3 * w2 + 3 * w1, [w1, w2])      # the seeds' worked example
+    >>> [float(v) for v in sd.evaluate(g, {w1: 2.0, w2: 3.0})]
+    [39.0, 8.0]
+    """
+    y = _float_output(y, "grad")
+    if y.shape != ():
+        raise DifferentiationError(f"grad: the output `{y.name}` has shape {shape_str(y.shape)}; "
+                                   f"grad needs a scalar (use vjp or jacobian)")
+    nodes = _nodes(wrt, "grad", "inputs to differentiate with respect to")
+    cts = vjp_graph([y], [F.const(1, y.dtype)], nodes)
+    return unflatten(wrt, _fill(cts, nodes, disconnected, "grad"))
+
+
+def value_and_grad(y, wrt, disconnected="zero"):
+    """``[y, *grad(y, wrt)]`` (``[y, g]`` for a single node, ``[y, {...}]`` for a dict)."""
+    g = grad(y, wrt, disconnected)
+    if isinstance(wrt, (list, tuple)):
+        return [y, *g]
+    return [y, g]
+
+
+def vjp(y, wrt, cotangent, disconnected="zero"):
+    """Vector-Jacobian product u^T J: reverse mode with an explicit cotangent (shape of ``y``).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.vjp(x * x, x, np.array([1.0, 10.0])), {x: np.array([3.0, 4.0])})
+    array([ 6., 80.])
+    """
+    ys = [_float_output(o, "vjp") for o in flatten(y)]
+    cts = [F.as_node(c, o.dtype) for c, o in zip(flatten_values(cotangent, len(ys)), ys)]
+    for c, o in zip(cts, ys):
+        if c.shape != o.shape:
+            raise ShapeError(f"vjp: cotangent of shape {shape_str(c.shape)} for output `{o.name}` "
+                             f"of shape {shape_str(o.shape)}")
+    nodes = _nodes(wrt, "vjp", "inputs")
+    res = vjp_graph(ys, [F.cast(c, o.dtype) for c, o in zip(cts, ys)], nodes)
+    return unflatten(wrt, _fill(res, nodes, disconnected, "vjp"))
+
+
+def jvp(y, wrt, tangents):
+    """Jacobian-vector product J v: forward mode, one tangent per node of ``wrt``.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.jvp(x * x, [x], [np.array([1.0, 0.0])]), {x: np.array([3.0, 4.0])})
+    array([6., 0.])
+    """
+    nodes = _nodes(wrt, "jvp", "inputs")
+    ts = [F.as_node(t, w.dtype) for t, w in zip(flatten_values(tangents, len(nodes)), nodes)]
+    for t, w in zip(ts, nodes):
+        if t.shape != w.shape:
+            raise ShapeError(f"jvp: tangent of shape {shape_str(t.shape)} for `{w.name}` of "
+                             f"shape {shape_str(w.shape)}")
+    ys = [_float_output(o, "jvp") for o in flatten(y)]
+    seeds = {w: F.cast(t, w.dtype) for w, t in zip(nodes, ts)}
+    res = jvp_graph(ys, seeds)
+    res = [r if r is not None else _zeros(o.shape, o.dtype) for r, o in zip(res, ys)]
+    return unflatten(y, res)
+
+
+def flatten_values(values, n):
+    """Tangents/cotangents given as one value or a list with one entry per node."""
+    if n == 1 and (isinstance(values, Node) or not isinstance(values, (list, tuple))):
+        return [values]
+    if isinstance(values, np.ndarray) or len(values) != n:
+        raise ValueError(f"expected {n} tangents/cotangents, got "
+                         f"{1 if isinstance(values, np.ndarray) else len(values)}")
+    return list(values)
+
+
+def _unit_seed(shape, dtype, fn, what):
+    if not is_concrete(shape):
+        raise ShapeError(f"{fn}: {what} has symbolic shape {shape_str(shape)}; a Jacobian needs "
+                         f"concrete sizes")
+    size = int(np.prod(shape, dtype=np.int64))
+    return F.const(np.eye(size, dtype=dtype).reshape((size,) + tuple(shape))), size
+
+
+def jacobian(y, x, mode="auto"):
+    """The Jacobian dy/dx with shape y.shape + x.shape.
+
+    ``mode="forward"`` pushes all unit tangents at once (one batched tangent graph),
+    ``"reverse"`` pulls all unit cotangents back at once, ``"auto"`` picks the one with fewer
+    directions.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.jacobian(x * x, x, mode="forward"), {x: np.array([3.0, 4.0])})
+    array([[6., 0.],
+           [0., 8.]])
+    """
+    if isinstance(x, (list, tuple)):
+        return type(x)(jacobian(y, xi, mode) for xi in x)
+    y = _float_output(y, "jacobian")
+    _nodes(x, "jacobian", "input")
+    if mode == "auto":
+        mode = "forward" if _size(x) <= _size(y) else "reverse"
+    if mode == "forward":
+        seed, n = _unit_seed(x.shape, x.dtype, "jacobian", f"the input `{x.name}`")
+        (t,) = jvp_graph([y], {x: seed}, batch=(n,))
+        if t is None:
+            return _zeros(y.shape + x.shape, y.dtype)
+        moved = F.transpose(t, tuple(range(1, y.ndim + 1)) + (0,))     # y.shape + (n,)
+        return F.reshape(moved, y.shape + x.shape)
+    if mode == "reverse":
+        seed, m = _unit_seed(y.shape, y.dtype, "jacobian", f"the output `{y.name}`")
+        (c,) = vjp_graph([y], [seed], [x], batch=(m,))
+        if c is None:
+            return _zeros(y.shape + x.shape, y.dtype)
+        return F.reshape(c, y.shape + x.shape)
+    raise ValueError(f"jacobian: mode must be 'forward', 'reverse' or 'auto', got {mode!r}")
+
+
+def _size(n):
+    return n.size if n.size is not None else np.inf
+
+
+def hessian(y, x, mode="forward"):
+    """Second derivative of a scalar ``y``: the Jacobian of its gradient (shape x.shape * 2).
+
+    ``mode="forward"`` is forward-over-reverse, ``"reverse"`` reverse-over-reverse.
+    """
+    return jacobian(grad(y, x), x, mode)
+
+
+def hvp(y, x, v, mode="forward"):
+    """Hessian-vector product H v without forming H: jvp of the gradient (forward-over-reverse)
+    or the gradient of <grad y, v> (reverse-over-reverse)."""
+    g = grad(y, x)
+    if mode == "forward":
+        return jvp(g, [x], [v])
+    if mode == "reverse":
+        v = F.as_node(v, x.dtype)
+        return grad(F.sum(g * v), x)
+    raise ValueError(f"hvp: mode must be 'forward' or 'reverse', got {mode!r}")

@@ -1,0 +1,177 @@
+"""``sd.compile``: what a compiled function computes (``Spec``) and the NumPy backend.
+
+A spec is checked when it is built: inputs are distinct vars, every var the outputs read is an
+input or has a value in ``state``, updates target vars with matching shape and dtype. The numba
+backend (``symdiff.codegen``) takes the same spec and gives a callable with the same interface.
+"""
+import numpy as np
+
+from .errors import ArgumentError, ShapeError
+from .graph import ConstValue, Node, flatten, leaves, toposort, unflatten
+from .interpret import run
+from .ops import Op
+from .printing import label
+from .signature import Signature, _coerce
+
+
+class Spec:
+    """Inputs, outputs, in-place updates and held state of a function to compile."""
+
+    def __init__(self, inputs, outputs, updates=None, state=None):
+        self.inputs = self._check_inputs(inputs)
+        self.structure = outputs
+        self.outputs = flatten(outputs)
+        self.updates = self._check_updates(updates or {})
+        self.state_vars, self.state = self._check_state(state or {})
+        self.params = self.inputs + self.state_vars
+        graph_outputs = self.outputs + [v for _, v in self.updates]
+        self._check_free_vars(graph_outputs)
+        self.signature = Signature(self.params, graph_outputs)
+
+    @staticmethod
+    def _check_inputs(inputs):
+        inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
+        for i, v in enumerate(inputs):
+            if not isinstance(v, Node) or v.op is not Op.VAR:
+                what = label(v) if isinstance(v, Node) else type(v).__name__
+                raise TypeError(f"compile: inputs[{i}] is `{what}`, not a var; inputs must be "
+                                f"sd.var / sd.param nodes")
+        if len(set(inputs)) != len(inputs):
+            dup = next(v for v in inputs if inputs.count(v) > 1)
+            raise ValueError(f"compile: input `{dup.name}` is listed twice")
+        return inputs
+
+    def _check_updates(self, updates):
+        out = []
+        for var, new in dict(updates).items():
+            if not isinstance(var, Node) or var.op is not Op.VAR:
+                raise TypeError(f"compile: updates keys must be vars/params, got `{var}`")
+            new = new if isinstance(new, Node) else Node.make(
+                Op.BROADCAST_TO, (_scalar(new, var.dtype),), var.shape)
+            if new.shape != var.shape:
+                raise ShapeError(f"compile: update of `{var.name}` has shape {new.shape}, "
+                                 f"expected {var.shape}: `{label(new)}`")
+            if new.dtype != var.dtype:
+                raise ArgumentError(f"compile: update of `{var.name}` has dtype {new.dtype}, "
+                                    f"expected {var.dtype}")
+            out.append((var, new))
+        return out
+
+    def _check_state(self, state):
+        state_vars, values = [], {}
+        for var, value in dict(state).items():
+            if not isinstance(var, Node) or var.op is not Op.VAR:
+                raise TypeError(f"compile: state keys must be vars/params, got `{var}`")
+            if var in self.inputs:
+                raise ValueError(f"compile: `{var.name}` is both an input and in state=")
+            arr = _coerce(value, var, f"state[{var.name!r}]")
+            if not (arr.flags.c_contiguous and arr.flags.writeable):
+                arr = np.array(arr, order="C")
+            state_vars.append(var)
+            values[var] = arr
+        return state_vars, values
+
+    def _check_free_vars(self, graph_outputs):
+        known = set(self.params)
+        free = [v for v in leaves(graph_outputs) if v not in known]
+        if free:
+            names = ", ".join(f"`{v.name}`" for v in free)
+            raise ValueError(f"compile: the outputs read {names}, which is neither an input nor "
+                             f"given a value in state=")
+        for var, _ in self.updates:
+            if var not in known:
+                raise ValueError(f"compile: update target `{var.name}` is neither an input nor "
+                                 f"in state=")
+
+    def update_target(self, var, args, arrays):
+        """The array an update of ``var`` writes into: the caller's own array or held state."""
+        if var in self.state:
+            return self.state[var]
+        i = self.inputs.index(var)
+        arr = arrays[i]
+        if arr is not args[i] and not (isinstance(args[i], np.ndarray) and
+                                       np.shares_memory(arr, args[i])):
+            raise ArgumentError(f"{self.signature.where(i)} is updated in place, so it must be "
+                                f"a {var.dtype} numpy array, got {type(args[i]).__name__} "
+                                f"{getattr(args[i], 'dtype', '')}")
+        if not arr.flags.writeable:
+            raise ArgumentError(f"{self.signature.where(i)} is updated in place but is read-only")
+        return arr
+
+
+def _scalar(value, dtype):
+    return Node.make(Op.CONST, (), ConstValue(np.asarray(value, dtype=dtype)))
+
+
+def check_out(out, results, spec):
+    """Validate caller-provided output buffers and copy ``results`` into them."""
+    outs = flatten_arrays(out)
+    if len(outs) != len(results):
+        raise ArgumentError(f"out= has {len(outs)} arrays, the function has {len(results)} "
+                            f"outputs")
+    for i, (o, r) in enumerate(zip(outs, results)):
+        if not isinstance(o, np.ndarray) or o.shape != r.shape or o.dtype != r.dtype:
+            got = (o.shape, o.dtype) if isinstance(o, np.ndarray) else type(o).__name__
+            raise ArgumentError(f"out[{i}] must be a {r.dtype} array of shape {r.shape}, "
+                                f"got {got}")
+        np.copyto(o, r)
+    return outs
+
+
+def flatten_arrays(out):
+    if isinstance(out, np.ndarray):
+        return [out]
+    return list(out)
+
+
+class Function:
+    """A compiled function run by the NumPy interpreter (``sd.compile(..., backend="numpy")``)."""
+
+    backend = "numpy"
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.graph_outputs = spec.outputs + [v for _, v in spec.updates]
+        self.order = toposort(self.graph_outputs)
+
+    @property
+    def state(self):
+        """The arrays held for state vars (updated in place by ``updates``)."""
+        return self.spec.state
+
+    def __call__(self, *args, out=None):
+        spec = self.spec
+        arrays, sizes = spec.signature.bind(list(args) + [spec.state[v] for v in
+                                                          spec.state_vars])
+        values = dict(zip(spec.params, arrays))
+        results = run(self.order, self.graph_outputs, values, sizes)
+        n_out = len(spec.outputs)
+        for (var, _), new in zip(spec.updates, results[n_out:]):
+            np.copyto(spec.update_target(var, args, arrays), new)
+        results = [np.array(r) if r.ndim == 0 else r for r in results[:n_out]]
+        if out is not None:
+            results = check_out(out, results, spec)
+        return unflatten(spec.structure, results)
+
+
+def compile(inputs, outputs, backend="numba", updates=None, state=None, **options):  # noqa: A001
+    """Compile ``outputs`` as a function of ``inputs``.
+
+    ``backend="numba"`` (default) emits one fused Numba kernel; ``"numpy"`` runs the reference
+    interpreter with the same interface and checks. ``updates={param: new_value}`` writes new
+    parameter values in place after every output has been computed from the old ones;
+    ``state={var: array}`` gives values to vars that are not inputs (held by the function).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (None, 2)); w = sd.param("w", (2,))
+    >>> f = sd.compile([x, w], sd.sum(x @ w), backend="numpy")
+    >>> float(f(np.ones((3, 2)), np.array([1.0, 2.0])))
+    9.0
+    """
+    spec = Spec(inputs, outputs, updates, state)
+    if backend == "numpy":
+        return Function(spec)
+    if backend == "numba":
+        from symdiff.codegen import compile_spec    # numba is imported only from here on
+        return compile_spec(spec, **options)
+    raise ValueError(f"compile: backend must be 'numba' or 'numpy', got {backend!r}")

@@ -1,0 +1,259 @@
+"""The graph IR: immutable, hash-consed nodes.
+
+``Node(op, src, arg)`` is built only through ``Node.make``, which looks the structure up in a
+weak cache first: equal structure is the same object, so common subexpressions are shared for
+free and ``dict[Node, ...]`` memo tables are safe. Every node carries its shape (ints and
+symbolic ``Dim``s) and dtype, inferred in ``shapes.py`` when the node is made. Traversals are
+iterative so that graphs thousands of layers deep work.
+"""
+import weakref
+
+import numpy as np
+
+from . import dtypes as _dt
+from .dims import is_concrete, shape_str
+from .ops import LEAVES, Op
+from .printing import label
+from .shapes import infer
+
+_cache = weakref.WeakValueDictionary()
+
+
+class VarInfo:
+    """The identity of a VAR leaf: its name, declared shape and dtype, and whether it is a param."""
+
+    __slots__ = ("name", "shape", "dtype", "trainable", "_key")
+
+    def __init__(self, name, shape, dtype, trainable):
+        self.name, self.shape, self.dtype, self.trainable = name, shape, dtype, trainable
+        self._key = (name, shape, dtype, trainable)
+
+    def __eq__(self, other):
+        return isinstance(other, VarInfo) and self._key == other._key
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __repr__(self):
+        kind = "param" if self.trainable else "var"
+        return f"{kind}({self.name!r}, {shape_str(self.shape)}, {self.dtype})"
+
+
+class ConstValue:
+    """A read-only array compared and hashed by dtype, shape and bytes (so equal constants merge)."""
+
+    __slots__ = ("value", "_key", "_hash")
+
+    def __init__(self, value):
+        value = np.array(value, copy=True)
+        value.setflags(write=False)
+        self.value = value
+        self._key = (value.dtype.str, value.shape, value.tobytes())
+        self._hash = hash(self._key)
+
+    def __eq__(self, other):
+        return isinstance(other, ConstValue) and self._key == other._key
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return f"ConstValue({self.value!r})"
+
+
+class Node:
+    """One operation in a symbolic expression graph; use the operators or ``symdiff`` functions.
+
+    >>> import symdiff as sd
+    >>> x = sd.var("x", shape=(3,))
+    >>> (x * 2 + 1) is (x * 2 + 1)      # hash-consed: equal structure is one object
+    True
+    """
+
+    __slots__ = ("op", "src", "arg", "shape", "dtype", "__weakref__")
+    __array_ufunc__ = None    # numpy defers to our reflected operators (np.float64(2) * x)
+
+    @staticmethod
+    def make(op, src=(), arg=None):
+        """The unique node for (op, src, arg), built if needed; raises ShapeError/DTypeError."""
+        key = (op, src, arg)
+        node = _cache.get(key)
+        if node is None:
+            shape, dtype = infer(op, src, arg)
+            node = object.__new__(Node)
+            node.op, node.src, node.arg, node.shape, node.dtype = op, src, arg, shape, dtype
+            _cache[key] = node
+        return node
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("build nodes with sd.var/sd.param/sd.const and operators, not Node()")
+
+    # --- introspection -------------------------------------------------------------------
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def name(self):
+        """The name of a var/param, else a short expression."""
+        return self.arg.name if self.op is Op.VAR else label(self)
+
+    @property
+    def is_leaf(self):
+        return self.op in LEAVES
+
+    @property
+    def trainable(self):
+        return self.op is Op.VAR and self.arg.trainable
+
+    @property
+    def size(self):
+        """Number of elements (int), or None when a dim is symbolic."""
+        return int(np.prod(self.shape, dtype=np.int64)) if is_concrete(self.shape) else None
+
+    def __repr__(self):
+        return f"<{self.op.value} {shape_str(self.shape)} {self.dtype}: {label(self)}>"
+
+    def __str__(self):
+        return label(self, depth=12)
+
+    def __bool__(self):
+        raise TypeError(f"the truth value of a symbolic node is undefined: {label(self)}")
+
+    def __iter__(self):
+        raise TypeError(f"a symbolic node is not iterable: {label(self)}")
+
+    def __reduce__(self):
+        raise TypeError("symdiff nodes are not picklable; rebuild the graph instead")
+
+    # --- operators (see frontend.py for the functions they call) -------------------------
+    def __add__(self, o): return _fe.add(self, o)
+    def __radd__(self, o): return _fe.add(o, self)
+    def __sub__(self, o): return _fe.sub(self, o)
+    def __rsub__(self, o): return _fe.sub(o, self)
+    def __mul__(self, o): return _fe.mul(self, o)
+    def __rmul__(self, o): return _fe.mul(o, self)
+    def __truediv__(self, o): return _fe.div(self, o)
+    def __rtruediv__(self, o): return _fe.div(o, self)
+    def __pow__(self, o): return _fe.pow(self, o)
+    def __rpow__(self, o): return _fe.pow(o, self)
+    def __matmul__(self, o): return _fe.matmul(self, o)
+    def __rmatmul__(self, o): return _fe.matmul(o, self)
+    def __neg__(self): return _fe.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _fe.abs(self)
+    def __lt__(self, o): return _fe.less(self, o)
+    def __le__(self, o): return _fe.less_equal(self, o)
+    def __gt__(self, o): return _fe.greater(self, o)
+    def __ge__(self, o): return _fe.greater_equal(self, o)
+    __hash__ = object.__hash__    # == stays identity: nodes are dict keys; use sd.equal
+
+    @property
+    def T(self):
+        """Reverse all axes, as numpy's ``.T``."""
+        return _fe.transpose(self)
+
+    @property
+    def mT(self):
+        """Swap the last two axes."""
+        return _fe.matrix_transpose(self)
+
+    def reshape(self, *shape):
+        return _fe.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def astype(self, dtype):
+        return _fe.cast(self, dtype)
+
+    def sum(self, axis=None, keepdims=False):
+        return _fe.sum(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _fe.max(self, axis, keepdims)
+
+
+def toposort(outputs):
+    """All nodes reachable from ``outputs``, every node after its sources (iterative DFS)."""
+    seen, order = set(), []
+    for root in outputs:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.src))]
+        while stack:
+            node, it = stack[-1]
+            for s in it:
+                if s not in seen:
+                    seen.add(s)
+                    stack.append((s, iter(s.src)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def substitute(outputs, mapping):
+    """Rebuild ``outputs`` with each key of ``mapping`` replaced by its value (shapes re-inferred)."""
+    new = dict(mapping)
+    for n in toposort(outputs):
+        if n in new:
+            continue
+        src = tuple(new[s] for s in n.src)
+        new[n] = n if all(a is b for a, b in zip(src, n.src)) else Node.make(n.op, src, n.arg)
+    return [new[o] for o in outputs]
+
+
+def leaves(outputs, op=Op.VAR):
+    """The leaves of kind ``op`` reachable from ``outputs``, in topological order."""
+    return [n for n in toposort(outputs) if n.op is op]
+
+
+def count_ops(outputs):
+    """Number of distinct operation nodes (leaves excluded) in the graph(s) after CSE.
+
+    >>> import symdiff as sd
+    >>> x = sd.var("x", shape=(3,))
+    >>> sd.count_ops(sd.exp(x) + sd.exp(x))    # exp(x) is shared: one exp, one add
+    2
+    """
+    outs = flatten(outputs)
+    return sum(1 for n in toposort(outs) if n.op not in LEAVES)
+
+
+def flatten(structure):
+    """Nodes of a node / list / tuple / dict structure, in order (None entries skipped)."""
+    if isinstance(structure, Node):
+        return [structure]
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    if isinstance(structure, (list, tuple)):
+        out = []
+        for s in structure:
+            out.extend(flatten(s))
+        return out
+    if structure is None:
+        return []
+    raise TypeError(f"expected a symdiff node or a list/tuple/dict of nodes, "
+                    f"got {type(structure).__name__}")
+
+
+def unflatten(structure, values):
+    """Rebuild ``structure`` with its nodes replaced, in order, by ``values``."""
+    it = iter(values)
+
+    def build(s):
+        if isinstance(s, Node):
+            return next(it)
+        if isinstance(s, dict):
+            return {k: build(v) for k, v in s.items()}
+        if isinstance(s, (list, tuple)):
+            return type(s)(build(v) for v in s)
+        return s
+    return build(structure)
+
+
+def is_float_node(n):
+    return _dt.is_float(n.dtype)
+
+
+from . import frontend as _fe  # noqa: E402  (operators call frontend; it imports Node from here)

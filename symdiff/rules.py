@@ -1,0 +1,205 @@
+"""Derivative rules: JVP and VJP side by side, one entry per primitive, in enum order.
+
+A JVP rule ``(n, t, nb) -> tangent`` gets the node ``n`` and one tangent per source (None =
+symbolic zero); a VJP rule ``(n, g, nb) -> tuple`` gets the cotangent ``g`` of ``n`` and returns
+one cotangent per source (None = no gradient). Rules build graph nodes, never numbers.
+
+Tangents and cotangents may carry ``nb`` extra leading batch axes (all directions of a Jacobian
+at once). Elementwise rules need no care: forward mode pads each source tangent to the node's
+rank, and numpy broadcasting aligns from the right. Rules for reshapes, transposes, matmul and
+reductions use ``nb`` explicitly; reduction axes are negative so they survive batching.
+"""
+from . import frontend as F
+from .dims import broadcast_shapes
+from .ops import Op
+
+
+# --- helpers -----------------------------------------------------------------------------
+def pad(t, nb, rank):
+    """Insert size-1 axes after the ``nb`` batch axes so that t has nb + rank axes."""
+    k = nb + rank - t.ndim
+    return t if k <= 0 else F.reshape(t, t.shape[:nb] + (1,) * k + t.shape[nb:])
+
+
+def unbroadcast(c, nb, shape):
+    """Sum a cotangent of shape batch + broadcast(shape) down to batch + shape."""
+    batch = c.shape[:nb]
+    extra = c.ndim - nb - len(shape)
+    if extra < 0:
+        return F.broadcast_to(pad(c, nb, len(shape)), batch + tuple(shape))
+    axes = list(range(nb, nb + extra))
+    axes += [nb + extra + i for i, d in enumerate(shape) if d == 1 and c.shape[nb + extra + i] != 1]
+    if axes:
+        c = F.sum(c, axes, keepdims=True)
+    return F.reshape(c, batch + tuple(shape))
+
+
+def _add(a, b):
+    """a + b with symbolic zeros."""
+    return b if a is None else a if b is None else a + b
+
+
+def _expand(g, n, nb):
+    """Undo a reduction's dropped axes: g (batch + reduced shape) -> broadcast to batch + x.shape."""
+    x = n.src[0]
+    axes, keepdims = n.arg
+    if not keepdims:
+        red = {a + x.ndim for a in axes}
+        g = F.reshape(g, g.shape[:nb] + tuple(1 if i in red else d for i, d in enumerate(x.shape)))
+    return F.broadcast_to(g, g.shape[:nb] + x.shape)
+
+
+def _batch_perm(perm, nb):
+    return tuple(range(nb)) + tuple(p + nb for p in perm)
+
+
+def _inverse(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+# --- matmul: promote vectors to matrices, apply the matrix rule, reshape back ------------
+def _as_matrices(n):
+    a, b = n.src
+    a2 = F.reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = F.reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    return a2, b2
+
+
+def _matmul_jvp(n, t, nb):
+    a2, b2 = _as_matrices(n)
+    rank = max(a2.ndim, b2.ndim)
+    out = None
+    if t[0] is not None:
+        ta = pad(F.reshape(t[0], t[0].shape[:nb] + a2.shape), nb, rank)
+        out = _add(out, ta @ b2)
+    if t[1] is not None:
+        tb = pad(F.reshape(t[1], t[1].shape[:nb] + b2.shape), nb, rank)
+        out = _add(out, a2 @ tb)
+    return F.reshape(out, out.shape[:nb] + n.shape)
+
+
+def _matmul_vjp(n, g, nb):
+    a, b = n.src
+    a2, b2 = _as_matrices(n)
+    batch = g.shape[:nb]
+    g2 = F.reshape(g, batch + _matmul_shape(a2, b2))
+    ga = unbroadcast(g2 @ F.matrix_transpose(b2), nb, a2.shape)       # dA = dC B^T
+    gb = unbroadcast(F.matrix_transpose(a2) @ g2, nb, b2.shape)       # dB = A^T dC
+    return F.reshape(ga, batch + a.shape), F.reshape(gb, batch + b.shape)
+
+
+def _matmul_shape(a2, b2):
+    return broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + a2.shape[-2:-1] + b2.shape[-1:]
+
+
+# --- JVP rules (tangent of n from tangents t of its sources) ------------------------------
+JVP = {
+    Op.NEG: lambda n, t, nb: -t[0],
+    Op.EXP: lambda n, t, nb: t[0] * n,                             # d exp x = exp x dx
+    Op.LOG: lambda n, t, nb: t[0] / n.src[0],                      # d log x = dx / x
+    Op.LOG1P: lambda n, t, nb: t[0] / (1 + n.src[0]),
+    Op.EXPM1: lambda n, t, nb: t[0] * (n + 1),
+    Op.SQRT: lambda n, t, nb: t[0] / (2 * n),
+    Op.TANH: lambda n, t, nb: t[0] * (1 - n * n),                  # tanh' = 1 - tanh^2
+    Op.SIN: lambda n, t, nb: t[0] * F.cos(n.src[0]),
+    Op.COS: lambda n, t, nb: -(t[0] * F.sin(n.src[0])),
+    Op.ABS: lambda n, t, nb: t[0] * F.sign(n.src[0]),             # abs'(0) = sign(0) = 0
+    Op.SIGN: None,
+    Op.SIGMOID: lambda n, t, nb: t[0] * (n * (1 - n)),            # s' = s (1 - s)
+    Op.SOFTPLUS: lambda n, t, nb: t[0] * F.sigmoid(n.src[0]),     # softplus' = sigmoid
+    Op.CAST: lambda n, t, nb: F.cast(t[0], n.dtype),
+    Op.STOP_GRADIENT: None,
+    Op.ADD: lambda n, t, nb: _add(t[0], t[1]),
+    Op.SUB: lambda n, t, nb: _add(t[0], None if t[1] is None else -t[1]),
+    Op.MUL: lambda n, t, nb: _add(None if t[0] is None else t[0] * n.src[1],
+                                  None if t[1] is None else n.src[0] * t[1]),
+    Op.DIV: lambda n, t, nb: _add(None if t[0] is None else t[0] / n.src[1],
+                                  None if t[1] is None else -(t[1] * (n / n.src[1]))),
+    Op.POW: lambda n, t, nb: _add(
+        None if t[0] is None else t[0] * (n.src[1] * n.src[0] ** (n.src[1] - 1)),
+        None if t[1] is None else t[1] * (n * _safe_log(n.src[0]))),
+    Op.MAXIMUM: lambda n, t, nb: _pick(n.src[0] >= n.src[1], t),   # ties go to the first
+    Op.MINIMUM: lambda n, t, nb: _pick(n.src[0] <= n.src[1], t),
+    Op.LT: None, Op.LE: None, Op.GT: None, Op.GE: None, Op.EQ: None, Op.NE: None,
+    Op.WHERE: lambda n, t, nb: _pick(n.src[0], t[1:]),
+    Op.SUM: lambda n, t, nb: F.sum(t[0], n.arg[0], n.arg[1]),
+    Op.MAX: lambda n, t, nb: F.sum(F.where(F.argmax_mask(n.src[0], n.arg[0]), t[0], 0),
+                                   n.arg[0], n.arg[1]),            # tangent at one argmax
+    Op.MATMUL: _matmul_jvp,
+    Op.TRANSPOSE: lambda n, t, nb: F.transpose(t[0], _batch_perm(n.arg, nb)),
+    Op.RESHAPE: lambda n, t, nb: F.reshape(t[0], t[0].shape[:nb] + n.shape),
+    Op.BROADCAST_TO: lambda n, t, nb: F.broadcast_to(pad(t[0], nb, n.ndim),
+                                                     t[0].shape[:nb] + n.shape),
+    Op.TAKE: lambda n, t, nb: F.take(t[0], n.src[1]),
+    Op.ONE_HOT: None,
+    Op.ARGMAX_MASK: None,
+}
+
+
+def _pick(cond, t):
+    """where(cond, ta, tb) with symbolic zeros."""
+    ta, tb = t
+    if ta is None and tb is None:
+        return None
+    return F.where(cond, 0 if ta is None else ta, 0 if tb is None else tb)
+
+
+def _safe_log(x):
+    """log x where x != 0, else 0: d(x^y)/dy = x^y log x is 0 at x = 0 (for y > 0)."""
+    return F.log(F.where(F.equal(x, 0), 1, x))
+
+
+# --- VJP rules (cotangents of the sources from the cotangent g of n) ----------------------
+VJP = {
+    Op.NEG: lambda n, g, nb: (-g,),
+    Op.EXP: lambda n, g, nb: (g * n,),
+    Op.LOG: lambda n, g, nb: (g / n.src[0],),
+    Op.LOG1P: lambda n, g, nb: (g / (1 + n.src[0]),),
+    Op.EXPM1: lambda n, g, nb: (g * (n + 1),),
+    Op.SQRT: lambda n, g, nb: (g / (2 * n),),
+    Op.TANH: lambda n, g, nb: (g * (1 - n * n),),
+    Op.SIN: lambda n, g, nb: (g * F.cos(n.src[0]),),
+    Op.COS: lambda n, g, nb: (-(g * F.sin(n.src[0])),),
+    Op.ABS: lambda n, g, nb: (g * F.sign(n.src[0]),),
+    Op.SIGN: None,
+    Op.SIGMOID: lambda n, g, nb: (g * (n * (1 - n)),),
+    Op.SOFTPLUS: lambda n, g, nb: (g * F.sigmoid(n.src[0]),),
+    Op.CAST: lambda n, g, nb: (F.cast(g, n.src[0].dtype),),
+    Op.STOP_GRADIENT: None,
+    Op.ADD: lambda n, g, nb: (g, g),
+    Op.SUB: lambda n, g, nb: (g, -g),
+    Op.MUL: lambda n, g, nb: (g * n.src[1], g * n.src[0]),
+    Op.DIV: lambda n, g, nb: (g / n.src[1], -(g * (n / n.src[1]))),
+    Op.POW: lambda n, g, nb: (g * (n.src[1] * n.src[0] ** (n.src[1] - 1)),
+                              None if n.src[1].op is Op.CONST else g * (n * _safe_log(n.src[0]))),
+    Op.MAXIMUM: lambda n, g, nb: _split(n.src[0] >= n.src[1], g),
+    Op.MINIMUM: lambda n, g, nb: _split(n.src[0] <= n.src[1], g),
+    Op.LT: None, Op.LE: None, Op.GT: None, Op.GE: None, Op.EQ: None, Op.NE: None,
+    Op.WHERE: lambda n, g, nb: (None,) + _split(n.src[0], g),
+    Op.SUM: lambda n, g, nb: (_expand(g, n, nb),),
+    Op.MAX: lambda n, g, nb: (F.where(F.argmax_mask(n.src[0], n.arg[0]), _expand(g, n, nb), 0),),
+    Op.MATMUL: _matmul_vjp,
+    Op.TRANSPOSE: lambda n, g, nb: (F.transpose(g, _batch_perm(_inverse(n.arg), nb)),),
+    Op.RESHAPE: lambda n, g, nb: (F.reshape(g, g.shape[:nb] + n.src[0].shape),),
+    Op.BROADCAST_TO: lambda n, g, nb: (g,),                         # reverse unbroadcasts
+    Op.TAKE: lambda n, g, nb: (_take_vjp(n, g), None),
+    Op.ONE_HOT: None,
+    Op.ARGMAX_MASK: None,
+}
+
+
+def _split(cond, g):
+    """(where(cond, g, 0), where(cond, 0, g)): the cotangent goes to the taken branch."""
+    return F.where(cond, g, 0), F.where(cond, 0, g)
+
+
+def _take_vjp(n, g):
+    """Scatter g back along the last axis: g[..., None] * one_hot(idx)."""
+    x, idx = n.src
+    return F.reshape(g, g.shape + (1,)) * F.one_hot(idx, x.shape[-1], n.dtype)
+
+
+DIFFERENTIABLE = frozenset(op for op, rule in JVP.items() if rule is not None)

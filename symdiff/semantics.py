@@ -1,0 +1,115 @@
+"""One semantics table, op -> NumPy: the reference interpreter, constant folding and test oracle.
+
+Each entry is ``fn(arg, shape, *values)`` where ``shape`` is the node's concrete output shape.
+"""
+import numpy as np
+from scipy import special
+
+from .errors import ArgumentError
+from .ops import Op
+
+
+def _ufunc(f):
+    return lambda arg, shape, *v: f(*v)
+
+
+def _softplus(x):
+    # log(1 + exp(x)) = logaddexp(0, x), exact to rounding for every x and dtype-preserving
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+def _pow(a, b):
+    try:
+        return np.power(a, b)
+    except ValueError as e:   # numpy refuses negative integer powers of integers
+        raise ArgumentError(f"pow: {e}") from None
+
+
+def _max(arg, shape, x):
+    axes, keepdims = arg
+    initial = -np.inf if x.dtype.kind == "f" else (
+        False if x.dtype.kind == "b" else np.iinfo(x.dtype).min)
+    return np.max(x, axis=axes, keepdims=keepdims, initial=initial)
+
+
+def _check_index(idx, depth, op):
+    if idx.size and (idx.min() < 0 or idx.max() >= depth):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise ArgumentError(f"{op}: index {bad} is out of range for a class axis of size {depth}")
+
+
+def _take(arg, shape, x, idx):
+    c = x.shape[-1]
+    _check_index(idx, c, "take")
+    xb = np.broadcast_to(x, tuple(shape) + (c,))
+    ib = np.broadcast_to(idx, shape)
+    return np.take_along_axis(xb, ib[..., None], axis=-1)[..., 0]
+
+
+def _one_hot(arg, shape, idx):
+    depth, dtype = arg
+    _check_index(idx, depth, "one_hot")
+    return (idx[..., None] == np.arange(depth)).astype(dtype)
+
+
+def _argmax_mask(arg, shape, x):
+    """True at the first maximum (C order) of each slice over the axes ``arg``."""
+    n = x.ndim
+    axes = [a + n for a in arg]
+    rest = [i for i in range(n) if i not in axes]
+    moved = np.transpose(x, rest + axes)
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    mask = np.zeros(flat.shape, dtype=bool)
+    if flat.shape[-1] and flat.size:
+        np.put_along_axis(mask, np.argmax(flat, axis=-1)[..., None], True, axis=-1)
+    return np.transpose(mask.reshape(moved.shape), np.argsort(rest + axes))
+
+
+SEMANTICS = {
+    Op.NEG: _ufunc(np.negative),
+    Op.EXP: _ufunc(np.exp),
+    Op.LOG: _ufunc(np.log),
+    Op.LOG1P: _ufunc(np.log1p),
+    Op.EXPM1: _ufunc(np.expm1),
+    Op.SQRT: _ufunc(np.sqrt),
+    Op.TANH: _ufunc(np.tanh),
+    Op.SIN: _ufunc(np.sin),
+    Op.COS: _ufunc(np.cos),
+    Op.ABS: _ufunc(np.abs),
+    Op.SIGN: _ufunc(np.sign),
+    Op.SIGMOID: _ufunc(special.expit),
+    Op.SOFTPLUS: _ufunc(_softplus),
+    Op.CAST: lambda arg, shape, x: x.astype(arg),
+    Op.STOP_GRADIENT: _ufunc(lambda x: x),
+    Op.ADD: _ufunc(np.add),
+    Op.SUB: _ufunc(np.subtract),
+    Op.MUL: _ufunc(np.multiply),
+    Op.DIV: _ufunc(np.true_divide),
+    Op.POW: _ufunc(_pow),
+    Op.MAXIMUM: _ufunc(np.maximum),
+    Op.MINIMUM: _ufunc(np.minimum),
+    Op.LT: _ufunc(np.less),
+    Op.LE: _ufunc(np.less_equal),
+    Op.GT: _ufunc(np.greater),
+    Op.GE: _ufunc(np.greater_equal),
+    Op.EQ: _ufunc(np.equal),
+    Op.NE: _ufunc(np.not_equal),
+    Op.WHERE: _ufunc(np.where),
+    Op.SUM: lambda arg, shape, x: np.sum(x, axis=arg[0], keepdims=arg[1]),
+    Op.MAX: _max,
+    Op.MATMUL: _ufunc(np.matmul),
+    Op.TRANSPOSE: lambda arg, shape, x: np.transpose(x, arg),
+    Op.RESHAPE: lambda arg, shape, x: np.reshape(x, shape),
+    Op.BROADCAST_TO: lambda arg, shape, x: np.broadcast_to(x, shape),
+    Op.TAKE: _take,
+    Op.ONE_HOT: _one_hot,
+    Op.ARGMAX_MASK: _argmax_mask,
+}
+
+
+def apply(node, values, shape):
+    """Evaluate one non-leaf node on NumPy values; the result has exactly the node's dtype."""
+    with np.errstate(all="ignore"):      # overflow to inf, 0/0 to nan: IEEE, as in kernels
+        out = SEMANTICS[node.op](node.arg, shape, *values)
+    out = np.asarray(out)
+    return out if out.dtype.name == node.dtype else out.astype(node.dtype)

@@ -1,0 +1,149 @@
+"""One table of (op, input domain, tolerance) drives forward, reverse and second-order checks
+against central finite differences for every primitive and composite."""
+import numpy as np
+import pytest
+
+import symdiff as sd
+from gradcheck import check_grads
+
+R = np.random.default_rng(1234)
+
+
+def normal(shape):
+    return R.standard_normal(shape)
+
+
+def positive(shape):
+    return R.uniform(0.5, 2.0, shape)
+
+
+def away(shape, gap=0.2):
+    """Normal values kept at least ``gap`` away from 0 (kinks of abs, relu, hinge...)."""
+    x = R.standard_normal(shape)
+    return np.where(np.abs(x) < gap, np.sign(x + 1e-12) * gap, x) + np.sign(x) * 0.05
+
+
+def away_from_one(shape):
+    """Values kept away from the kinks of hard_tanh at +-1."""
+    x = R.uniform(-2, 2, shape)
+    return np.where(np.abs(np.abs(x) - 1) < 0.15, x * 0.5, x)
+
+
+S = (3, 4)
+LABELS = np.array([0, 2, 1])
+
+# name: (builder, [(shape, domain), ...], order)
+CASES = {
+    "neg": (lambda x: -x, [(S, normal)], 2),
+    "exp": (sd.exp, [(S, normal)], 2),
+    "log": (sd.log, [(S, positive)], 2),
+    "log1p": (sd.log1p, [(S, positive)], 2),
+    "expm1": (sd.expm1, [(S, normal)], 2),
+    "sqrt": (sd.sqrt, [(S, positive)], 2),
+    "tanh": (sd.tanh, [(S, normal)], 2),
+    "sin": (sd.sin, [(S, normal)], 2),
+    "cos": (sd.cos, [(S, normal)], 2),
+    "abs": (sd.abs, [(S, away)], 2),
+    "sigmoid": (sd.sigmoid, [(S, normal)], 2),
+    "softplus": (sd.softplus, [(S, normal)], 2),
+    "add_broadcast": (lambda a, b: a + b, [(S, normal), ((4,), normal)], 2),
+    "sub_outer": (lambda a, b: a - b, [((3, 1), normal), ((1, 4), normal)], 2),
+    "mul": (lambda a, b: a * b, [(S, normal), (S, normal)], 2),
+    "div": (lambda a, b: a / b, [(S, normal), (S, positive)], 2),
+    "pow_var_exponent": (lambda a, b: a ** b, [(S, positive), (S, normal)], 2),
+    "pow_const": (lambda a: a ** 3, [(S, normal)], 2),
+    "rpow": (lambda a: 2.0 ** a, [(S, normal)], 2),
+    "maximum": (lambda a, b: sd.maximum(a, b), [(S, normal), (S, normal)], 2),
+    "minimum": (lambda a, b: sd.minimum(a, b * 2), [(S, normal), (S, normal)], 2),
+    "where": (lambda a, b: sd.where(a > b, a * b, b ** 2), [(S, normal), (S, normal)], 2),
+    "sum_all": (lambda x: sd.sum(x * x), [(S, normal)], 2),
+    "sum_axis0": (lambda x: sd.sum(x * x, axis=0), [(S, normal)], 2),
+    "sum_keepdims": (lambda x: sd.sum(sd.exp(x), axis=1, keepdims=True) * x, [(S, normal)], 2),
+    "max_axis": (lambda x: sd.max(x, axis=1), [(S, normal)], 2),
+    "max_all": (lambda x: sd.max(x * x), [(S, normal)], 2),
+    "matmul_2d": (lambda a, b: a @ b, [((2, 3), normal), ((3, 4), normal)], 2),
+    "matmul_vec_mat": (lambda a, b: a @ b, [((3,), normal), ((3, 4), normal)], 2),
+    "matmul_mat_vec": (lambda a, b: a @ b, [((2, 3), normal), ((3,), normal)], 2),
+    "matmul_dot": (lambda a, b: a @ b, [((3,), normal), ((3,), normal)], 2),
+    "matmul_batched": (lambda a, b: a @ b, [((2, 2, 3), normal), ((2, 3, 4), normal)], 2),
+    "matmul_batch_bcast": (lambda a, b: a @ b, [((2, 2, 3), normal), ((3, 4), normal)], 2),
+    "transpose": (lambda x: sd.tanh(x.T) @ x, [(S, normal)], 2),
+    "transpose_3d": (lambda x: sd.transpose(x, (2, 0, 1)) * 2, [((2, 3, 4), normal)], 2),
+    "reshape": (lambda x: sd.reshape(x, (2, 6)) ** 2, [(S, normal)], 2),
+    "broadcast_to": (lambda x: sd.broadcast_to(x, (2, 3, 4)) * sd.sin(x), [((3, 1), normal)], 2),
+    "take": (lambda x: sd.take(x, sd.const(np.array([2, 0, 3]))) ** 2, [(S, normal)], 2),
+    "cast_f32_roundtrip": (lambda x: sd.cast(sd.cast(x, "float32"), "float64") * 0 + x ** 2,
+                           [(S, normal)], 2),
+    # composites
+    "relu": (sd.relu, [(S, away)], 2),
+    "leaky_relu": (lambda x: sd.leaky_relu(x, 0.1), [(S, away)], 2),
+    "prelu": (lambda x, a: sd.prelu(x, a), [(S, away), ((4,), positive)], 2),
+    "elu": (sd.elu, [(S, away)], 2),
+    "hard_tanh": (sd.hard_tanh, [(S, away_from_one)], 2),
+    "square": (sd.square, [(S, normal)], 2),
+    "mean": (lambda x: sd.mean(sd.exp(x), axis=0), [(S, normal)], 2),
+    "min": (lambda x: sd.min(x, axis=0), [(S, normal)], 2),
+    "logsumexp": (sd.logsumexp, [(S, normal)], 2),
+    "softmax": (sd.softmax, [(S, normal)], 2),
+    "log_softmax": (sd.log_softmax, [(S, normal)], 2),
+    "log_sigmoid": (sd.log_sigmoid, [(S, normal)], 2),
+    "swish": (sd.swish, [(S, normal)], 2),
+    "abs_rect": (sd.abs_rect, [(S, away)], 2),
+    "maxout": (lambda x: sd.maxout(x, 2), [(S, normal)], 2),
+    "rbf": (lambda x, c: sd.rbf(x, c, 0.5), [(S, normal), ((5, 4), normal)], 2),
+    # losses
+    "mse": (lambda p, t: sd.mse(p, t), [(S, normal), (S, normal)], 2),
+    "bce_logits": (lambda z: sd.binary_cross_entropy_with_logits(z, np.array([0.0, 1.0, 1.0, 0.0])),
+                   [(S, normal)], 2),
+    "bce_probs": (lambda z: sd.binary_cross_entropy(sd.sigmoid(z), np.array([0.0, 1, 1, 0])),
+                  [(S, normal)], 2),
+    "softmax_ce_onehot": (lambda z: sd.softmax_cross_entropy(z, np.eye(4)[[0, 2, 1]]),
+                          [(S, normal)], 2),
+    "softmax_ce_labels": (lambda z: sd.softmax_cross_entropy(z, sd.const(LABELS)), [(S, normal)], 2),
+    "cross_entropy_probs": (lambda z: sd.cross_entropy(sd.softmax(z), np.eye(4)[[0, 2, 1]]),
+                            [(S, normal)], 2),
+    "hinge": (lambda z: sd.hinge(z, np.array([1.0, -1.0, 1.0, -1.0])), [(S, lambda s: away(s) * 3)], 2),
+    "exponential": (lambda z: sd.exponential_loss(z, np.array([1.0, -1.0, 1.0, -1.0])),
+                    [(S, normal)], 2),
+    "gaussian_nll": (lambda m, lv, t: sd.gaussian_nll(m, lv, t), [(S, normal)] * 3, 2),
+    "mixture_nll": (lambda lg, m, ls, t: sd.mixture_nll(lg, m, ls, t),
+                    [(S, normal), (S, normal), (S, normal), ((3,), normal)], 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_derivatives_match_finite_differences(name):
+    build, inputs, order = CASES[name]
+    xs = [sd.var(f"x{i}", shape) for i, (shape, _) in enumerate(inputs)]
+    env = {x: domain(shape) for x, (shape, domain) in zip(xs, inputs)}
+    check_grads(build(*xs), env, order=order)
+
+
+def test_every_differentiable_op_has_both_rules():
+    from symdiff.ops import NONDIFF, LEAVES, Op
+    from symdiff.rules import JVP, VJP
+    assert set(JVP) == set(VJP) == set(Op) - LEAVES
+    for op in set(Op) - LEAVES:
+        assert (JVP[op] is None) == (VJP[op] is None), op
+        assert (JVP[op] is None) == (op in NONDIFF), op
+
+
+def test_table_covers_every_differentiable_primitive():
+    from symdiff.rules import DIFFERENTIABLE
+    covered = set()
+    for name, (build, inputs, _) in CASES.items():
+        xs = [sd.var(f"x{i}", shape) for i, (shape, _) in enumerate(inputs)]
+        covered |= {n.op for n in sd.toposort([build(*xs)])}
+    assert DIFFERENTIABLE <= covered, DIFFERENTIABLE - covered
+
+
+def test_vjp_rules_return_one_entry_per_source():
+    from symdiff.rules import VJP
+    from symdiff.graph import toposort
+    for name, (build, inputs, _) in CASES.items():
+        xs = [sd.var(f"x{i}", shape) for i, (shape, _) in enumerate(inputs)]
+        for n in toposort([build(*xs)]):
+            rule = VJP.get(n.op)
+            if rule is not None and sd.dtypes.is_float(n.dtype):
+                g = sd.var("g", n.shape, n.dtype)
+                assert len(rule(n, g, 0)) == len(n.src), (name, n.op)

@@ -1,0 +1,23 @@
+"""The README's code blocks and the docstring examples of the public API run as written."""
+import doctest
+import importlib
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdiff.composites",
+           "symdiff.losses", "symdiff.interpret", "symdiff.function"]
+
+
+@pytest.mark.parametrize("i", range(len(BLOCKS)))
+def test_readme_block_runs(i):
+    exec(compile(BLOCKS[i], f"README.md block {i}", "exec"), {})
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
