@@ -29,5 +29,6 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cro
                      exponential_loss, gaussian_nll, hinge, mixture_nll, mse,
                      softmax_cross_entropy)
 from .ops import Op
+from .simplify import simplify
 
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from .errors import DifferentiationError, ShapeError
 from .forward import jvp_graph
 from .graph import Node, flatten, unflatten
 from .reverse import vjp_graph
+from .simplify import stabilize
 
 
 def _nodes(structure, fn, what):
@@ -67,6 +68,7 @@ def grad(y, wrt, disconnected="zero"):
         raise DifferentiationError(f"grad: the output `{y.name}` has shape {shape_str(y.shape)}; "
                                    f"grad needs a scalar (use vjp or jacobian)")
     nodes = _nodes(wrt, "grad", "inputs to differentiate with respect to")
+    (y,) = stabilize([y])       # differentiate the stable form: its derivative is stable too
     cts = vjp_graph([y], [F.const(1, y.dtype)], nodes)
     return unflatten(wrt, _fill(cts, nodes, disconnected, "grad"))
 
@@ -74,6 +76,7 @@ def grad(y, wrt, disconnected="zero"):
 def value_and_grad(y, wrt, disconnected="zero"):
     """``[y, *grad(y, wrt)]`` (``[y, g]`` for a single node, ``[y, {...}]`` for a dict)."""
     g = grad(y, wrt, disconnected)
+    (y,) = stabilize([y])
     if isinstance(wrt, (list, tuple)):
         return [y, *g]
     return [y, g]
@@ -94,6 +97,7 @@ def vjp(y, wrt, cotangent, disconnected="zero"):
             raise ShapeError(f"vjp: cotangent of shape {shape_str(c.shape)} for output `{o.name}` "
                              f"of shape {shape_str(o.shape)}")
     nodes = _nodes(wrt, "vjp", "inputs")
+    ys = stabilize(ys)
     res = vjp_graph(ys, [F.cast(c, o.dtype) for c, o in zip(cts, ys)], nodes)
     return unflatten(wrt, _fill(res, nodes, disconnected, "vjp"))
 
@@ -112,7 +116,7 @@ def jvp(y, wrt, tangents):
         if t.shape != w.shape:
             raise ShapeError(f"jvp: tangent of shape {shape_str(t.shape)} for `{w.name}` of "
                              f"shape {shape_str(w.shape)}")
-    ys = [_float_output(o, "jvp") for o in flatten(y)]
+    ys = stabilize([_float_output(o, "jvp") for o in flatten(y)])
     seeds = {w: F.cast(t, w.dtype) for w, t in zip(nodes, ts)}
     res = jvp_graph(ys, seeds)
     res = [r if r is not None else _zeros(o.shape, o.dtype) for r, o in zip(res, ys)]
@@ -152,7 +156,7 @@ def jacobian(y, x, mode="auto"):
     """
     if isinstance(x, (list, tuple)):
         return type(x)(jacobian(y, xi, mode) for xi in x)
-    y = _float_output(y, "jacobian")
+    (y,) = stabilize([_float_output(y, "jacobian")])
     _nodes(x, "jacobian", "input")
     if mode == "auto":
         mode = "forward" if _size(x) <= _size(y) else "reverse"

@@ -6,6 +6,7 @@ free and ``dict[Node, ...]`` memo tables are safe. Every node carries its shape 
 symbolic ``Dim``s) and dtype, inferred in ``shapes.py`` when the node is made. Traversals are
 iterative so that graphs thousands of layers deep work.
 """
+import hashlib
 import weakref
 
 import numpy as np
@@ -42,7 +43,7 @@ class VarInfo:
 class ConstValue:
     """A read-only array compared and hashed by dtype, shape and bytes (so equal constants merge)."""
 
-    __slots__ = ("value", "_key", "_hash")
+    __slots__ = ("value", "_key", "_hash", "_uniform")
 
     def __init__(self, value):
         value = np.array(value, copy=True)
@@ -50,6 +51,17 @@ class ConstValue:
         self.value = value
         self._key = (value.dtype.str, value.shape, value.tobytes())
         self._hash = hash(self._key)
+        self._uniform = _UNSET
+
+    @property
+    def uniform(self):
+        """The common value (a Python scalar) when every element is equal, else None."""
+        if self._uniform is _UNSET:
+            v = self.value
+            first = v.flat[0] if v.size else None
+            ok = v.size and (np.array_equal(v, np.full_like(v, first), equal_nan=v.dtype.kind == "f"))
+            self._uniform = first.item() if ok else None
+        return self._uniform
 
     def __eq__(self, other):
         return isinstance(other, ConstValue) and self._key == other._key
@@ -59,6 +71,9 @@ class ConstValue:
 
     def __repr__(self):
         return f"ConstValue({self.value!r})"
+
+
+_UNSET = object()
 
 
 class Node:
@@ -254,6 +269,42 @@ def unflatten(structure, values):
 
 def is_float_node(n):
     return _dt.is_float(n.dtype)
+
+
+_digests = weakref.WeakKeyDictionary()
+
+
+def _arg_bytes(n):
+    if n.op is Op.CONST:
+        return repr(n.arg._key[:2]).encode() + hashlib.blake2b(n.arg._key[2], digest_size=16).digest()
+    if n.op is Op.VAR:
+        a = n.arg
+        return repr((a.name, tuple(_dim_key(d) for d in a.shape), a.dtype, a.trainable)).encode()
+    return repr(_dim_args(n.arg)).encode()
+
+
+def _dim_key(d):
+    return d if isinstance(d, int) else (d.name, d.uid)
+
+
+def _dim_args(arg):
+    if isinstance(arg, tuple):
+        return tuple(_dim_args(a) for a in arg)
+    return arg if isinstance(arg, (int, str, bool, type(None))) else _dim_key(arg)
+
+
+def digest(node):
+    """A structural fingerprint of ``node`` that is stable across runs (not Python's hash())."""
+    if node in _digests:
+        return _digests[node]
+    for n in toposort([node]):
+        if n not in _digests:
+            h = hashlib.blake2b(n.op.value.encode(), digest_size=16)
+            h.update(_arg_bytes(n))
+            for s in n.src:
+                h.update(_digests[s])
+            _digests[n] = h.digest()
+    return _digests[node]
 
 
 from . import frontend as _fe  # noqa: E402  (operators call frontend; it imports Node from here)

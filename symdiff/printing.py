@@ -35,8 +35,8 @@ def _operand(s, parent, depth, position):
     if parent in PRECEDENCE and s.op in PRECEDENCE:
         mine, theirs = PRECEDENCE[parent], PRECEDENCE[s.op]
         # right operand of - / ** needs parentheses at equal precedence
-        if theirs < mine or (theirs == mine and position == 1 and parent is not Op.ADD
-                             and parent is not Op.MUL):
+        same_chain = s.op is parent and parent in (Op.ADD, Op.MUL)
+        if theirs < mine or (theirs == mine and position == 1 and not same_chain):
             return f"({text})"
     return text
 

@@ -27,11 +27,12 @@ def unbroadcast(c, nb, shape):
     extra = c.ndim - nb - len(shape)
     if extra < 0:
         return F.broadcast_to(pad(c, nb, len(shape)), batch + tuple(shape))
-    axes = list(range(nb, nb + extra))
-    axes += [nb + extra + i for i, d in enumerate(shape) if d == 1 and c.shape[nb + extra + i] != 1]
-    if axes:
-        c = F.sum(c, axes, keepdims=True)
-    return F.reshape(c, batch + tuple(shape))
+    if extra:                                     # leading axes that broadcasting added
+        c = F.sum(c, tuple(range(nb, nb + extra)))
+    ones = [nb + i for i, d in enumerate(shape) if d == 1 and c.shape[nb + i] != 1]
+    if ones:                                      # axes where the input had size 1
+        c = F.sum(c, ones, keepdims=True)
+    return c if c.shape == batch + tuple(shape) else F.reshape(c, batch + tuple(shape))
 
 
 def _add(a, b):
@@ -69,6 +70,9 @@ def _as_matrices(n):
 
 
 def _matmul_jvp(n, t, nb):
+    a, b = n.src
+    if nb == 0:      # d(A B) = dA B + A dB, numpy.matmul handles the vector cases
+        return _add(None if t[0] is None else t[0] @ b, None if t[1] is None else a @ t[1])
     a2, b2 = _as_matrices(n)
     rank = max(a2.ndim, b2.ndim)
     out = None
@@ -81,13 +85,26 @@ def _matmul_jvp(n, t, nb):
     return F.reshape(out, out.shape[:nb] + n.shape)
 
 
+def _outer(u, v):
+    """u v^T as a broadcast product."""
+    return F.reshape(u, u.shape + (1,)) * v
+
+
 def _matmul_vjp(n, g, nb):
     a, b = n.src
+    if nb == 0 and a.ndim <= 2 and b.ndim <= 2 and (a.ndim == 1 or b.ndim == 1):
+        if a.ndim == 1 and b.ndim == 1:
+            return g * b, g * a                       # d(a . b) = b da + a db
+        if b.ndim == 1:
+            return _outer(g, b), F.matrix_transpose(a) @ g     # dA = g b^T, db = A^T g
+        return b @ g, _outer(a, g)                    # da = B g, dB = a g^T
+    if nb == 0 and a.ndim >= 2 and b.ndim >= 2:
+        return g @ F.matrix_transpose(b), F.matrix_transpose(a) @ g   # dA = dC B^T, dB = A^T dC
     a2, b2 = _as_matrices(n)
     batch = g.shape[:nb]
     g2 = F.reshape(g, batch + _matmul_shape(a2, b2))
-    ga = unbroadcast(g2 @ F.matrix_transpose(b2), nb, a2.shape)       # dA = dC B^T
-    gb = unbroadcast(F.matrix_transpose(a2) @ g2, nb, b2.shape)       # dB = A^T dC
+    ga = unbroadcast(g2 @ F.matrix_transpose(b2), nb, a2.shape)
+    gb = unbroadcast(F.matrix_transpose(a2) @ g2, nb, b2.shape)
     return F.reshape(ga, batch + a.shape), F.reshape(gb, batch + b.shape)
 
 

@@ -1,0 +1,254 @@
+"""A generic graph rewriter: patterns, rules, rule sets, and bottom-up rewriting to a fixpoint.
+
+It knows no algebra. A ``Pat`` matches a node by op, sources, a predicate and named captures
+(a name used twice must bind the same node); two-source commutative ops also match with their
+sources swapped. A ``Rule`` pairs a pattern with a function of the captures that returns a
+replacement node (or None to decline). ``RuleSet``s compose with ``+``. ``rewrite`` normalizes a
+graph bottom-up, re-normalizing what a rule builds, and can record every rule that fired.
+"""
+from .dims import broadcast_shapes
+from .graph import Node, toposort
+from .ops import COMMUTATIVE, Op
+from .printing import label
+
+
+class Pat:
+    """A node pattern; build with ``Pat.var``, ``Pat.const``, ``P(op, ...)`` and operators."""
+
+    __slots__ = ("op", "src", "name", "pred")
+
+    def __init__(self, op=None, src=None, name=None, pred=None):
+        self.op = op if op is None or isinstance(op, frozenset) else frozenset([op])
+        self.src, self.name, self.pred = src, name, pred
+
+    @staticmethod
+    def var(name, pred=None):
+        """Any node, captured as ``name``."""
+        return Pat(None, None, name, pred)
+
+    @staticmethod
+    def const(value=None, name=None):
+        """A constant whose elements all equal ``value`` (any value when None); captured as ``name``."""
+        if value is None:
+            return Pat(None, None, name, lambda n: uniform_value(n) is not None)
+        return Pat(None, None, name, lambda n: uniform_value(n) == value)
+
+    def __add__(self, o): return P(Op.ADD, self, o)
+    def __radd__(self, o): return P(Op.ADD, o, self)
+    def __sub__(self, o): return P(Op.SUB, self, o)
+    def __rsub__(self, o): return P(Op.SUB, o, self)
+    def __mul__(self, o): return P(Op.MUL, self, o)
+    def __rmul__(self, o): return P(Op.MUL, o, self)
+    def __truediv__(self, o): return P(Op.DIV, self, o)
+    def __rtruediv__(self, o): return P(Op.DIV, o, self)
+    def __pow__(self, o): return P(Op.POW, self, o)
+    def __neg__(self): return P(Op.NEG, self)
+
+    def match(self, node, caps):
+        """True (filling ``caps``) when ``node`` matches; tries every commutative order."""
+        for found in self.matches(node, caps):
+            caps.clear()
+            caps.update(found)
+            return True
+        return False
+
+    def matches(self, node, caps):
+        """Every way ``node`` matches, as capture dicts (backtracking over commutative orders)."""
+        if self.op is not None and node.op not in self.op:
+            return
+        if self.pred is not None and not self.pred(node):
+            return
+        if self.name is not None:
+            bound = caps.get(self.name)
+            if bound is not None and bound is not node:
+                return
+            caps = {**caps, self.name: node}
+        if self.src is None:
+            yield caps
+            return
+        if len(self.src) != len(node.src):
+            return
+        yield from _match_all(self.src, node.src, caps)
+        if node.op in COMMUTATIVE and len(node.src) == 2:
+            yield from _match_all(self.src[::-1], node.src, caps)
+
+
+def _match_all(pats, nodes, caps):
+    if not pats:
+        yield caps
+        return
+    for found in pats[0].matches(nodes[0], caps):
+        yield from _match_all(pats[1:], nodes[1:], found)
+
+
+def _lift(p):
+    return p if isinstance(p, Pat) else Pat.const(p)
+
+
+def P(op, *src, name=None, pred=None):
+    """Pattern for ``op`` with source patterns ``src`` (numbers match uniform constants)."""
+    return Pat(op, tuple(_lift(s) for s in src), name, pred)
+
+
+def uniform_value(n):
+    """The common value of a constant (or a broadcast constant) whose elements are all equal."""
+    while n.op is Op.BROADCAST_TO or n.op is Op.RESHAPE:
+        n = n.src[0]
+    return n.arg.uniform if n.op is Op.CONST else None
+
+
+class Rule:
+    """``name`` (the identity it applies, e.g. "x * 1 -> x"), a pattern and a rewrite."""
+
+    __slots__ = ("name", "pat", "fn")
+
+    def __init__(self, name, pat, fn):
+        self.name, self.pat, self.fn = name, pat, fn
+
+    def apply(self, node):
+        caps = {}
+        if not self.pat.match(node, caps):
+            return None
+        return self.fn(node, **caps)
+
+
+class RuleSet:
+    """Named, composable (with ``+``) collection of rules, indexed by the root op."""
+
+    def __init__(self, name, rules):
+        self.name = name
+        self.rules = list(rules)
+        self.by_op = {}
+        for r in self.rules:
+            for op in (r.pat.op or Op):
+                self.by_op.setdefault(op, []).append(r)
+
+    def __add__(self, other):
+        return RuleSet(f"{self.name}+{other.name}", self.rules + other.rules)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self):
+        return len(self.rules)
+
+
+def fit(new, old):
+    """Make a replacement take the shape and dtype of the node it replaces."""
+    from . import frontend as F
+    if new.dtype != old.dtype:
+        new = F.cast(new, old.dtype)
+    if new.shape != old.shape:
+        if broadcast_shapes(new.shape, old.shape) is None:
+            raise AssertionError(f"a rule changed {label(old)} {old.shape} into {label(new)} "
+                                 f"{new.shape}")
+        new = F.broadcast_to(new, old.shape)
+    return new
+
+
+_active = []     # the rewriters running now (innermost last), for single_use()
+
+
+def single_use(node):
+    """True when ``node`` has at most one consumer in the graph being rewritten.
+
+    Rules that pull work out of a node (x * (y * c) -> c * (x * y)) use it so that they do not
+    duplicate work a shared node already does. Nodes built by rules count as single use.
+    """
+    return not _active or _active[-1].uses.get(node, 1) <= 1
+
+
+def count_uses(outputs):
+    """Number of consumers of each node (an output counts as one use)."""
+    uses = {}
+    for n in toposort(outputs):
+        for s in n.src:
+            uses[s] = uses.get(s, 0) + 1
+    for o in outputs:
+        uses[o] = uses.get(o, 0) + 1
+    return uses
+
+
+class Rewriter:
+    """Bottom-up normalization of graphs under a rule set, with memo and an optional trace."""
+
+    def __init__(self, rules, trace=None, budget=None, uses=None):
+        self.rules, self.trace, self.budget = rules, trace, budget
+        self.done = {}          # node -> its normal form
+        self.uses = dict(uses or {})
+
+    def _pending(self, root):
+        """Nodes under ``root`` not yet normalized, sources first (stops at normalized ones)."""
+        done, order, seen = self.done, [], set()
+        if root in done:
+            return order
+        stack = [(root, iter(root.src))]
+        seen.add(root)
+        while stack:
+            node, it = stack[-1]
+            for s in it:
+                if s not in seen and s not in done:
+                    seen.add(s)
+                    stack.append((s, iter(s.src)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+        return order
+
+    def normalize(self, root):
+        for n in self._pending(root):
+            src = tuple(self.done[s] for s in n.src)
+            m = n if all(a is b for a, b in zip(src, n.src)) else Node.make(n.op, src, n.arg)
+            if m is not n:
+                self.uses[m] = self.uses.get(m, 0) + self.uses.get(n, 1)
+            out = self._at_root(m)
+            if out is not m:
+                self.uses[out] = self.uses.get(out, 0) + self.uses.get(m, 1)
+            self.done[n] = out
+        return self.done[root]
+
+    def _at_root(self, m):
+        if m in self.done:
+            return self.done[m]
+        for rule in self.rules.by_op.get(m.op, ()):
+            new = rule.apply(m)
+            if new is None or new is m:
+                continue
+            new = fit(new, m)
+            if new is m:
+                continue
+            if self.trace is not None:
+                self.trace.append((rule.name, label(m, 6), label(new, 6)))
+            if self.budget is not None:
+                self.budget -= 1
+                if self.budget < 0:
+                    raise RuntimeError(f"rewrite did not terminate (last rule: {rule.name})")
+            out = self.normalize(new)
+            self.done[m] = out
+            return out
+        self.done[m] = m
+        return m
+
+
+def rewrite(outputs, rules, trace=None, max_firings=None, max_passes=8):
+    """Normalize ``outputs`` (a list of nodes) under ``rules``; appends (rule, before, after)
+    to ``trace`` when given.
+
+    Passes repeat until the graph stops changing: each pass recounts the consumers of every
+    node, so rules guarded by ``single_use`` see the graph the previous pass left.
+    """
+    outs = list(outputs)
+    for _ in range(max_passes):
+        uses = count_uses(outs)
+        budget = max_firings if max_firings is not None else 100 * (len(uses) + 100)
+        rw = Rewriter(rules, trace, budget, uses)
+        _active.append(rw)
+        try:
+            new = [rw.normalize(o) for o in outs]
+        finally:
+            _active.pop()
+        if all(a is b for a, b in zip(new, outs)):
+            break
+        outs = new
+    return outs
