@@ -1,4 +1,4 @@
-"""The ``symdiff`` command line: ``symdiff demo``."""
+"""The ``symdiff`` command line: ``symdiff demo``, ``symdiff show``."""
 import argparse
 import sys
 import time
@@ -7,6 +7,7 @@ import numpy as np
 
 import symdiff as sd
 from . import data
+from .zoo import ZOO
 
 
 def _demo(args):
@@ -46,6 +47,29 @@ def _demo(args):
     return 0
 
 
+def _show(args):
+    """Print (or write) a zoo model's loss or its simplified gradient."""
+    m = ZOO[args.model]()
+    graph = sd.simplify(sd.grad(m.loss, m.params)) if args.grad else m.loss
+    names = [f"d loss / d {p.name}" for p in m.params] if args.grad else ["loss"]
+    graphs = graph if args.grad else [graph]
+    if args.format == "text":
+        for name, g in zip(names, graphs):
+            print(f"{name} = {g}")
+    elif args.format == "latex":
+        import sympy
+        for name, g in zip(names, sd.to_sympy(graphs)):
+            print(f"{name} = {sympy.latex(g)}")
+    else:
+        text = sd.to_dot(m.loss, gradient=graph if args.grad else None, title=m.name)
+        if args.format == "dot":
+            print(text, end="")
+        else:
+            out = args.output or f"{m.name}{'_grad' if args.grad else ''}.{args.format}"
+            print(f"wrote {sd.render(text, out, args.format)}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="symdiff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,8 +78,13 @@ def main(argv=None):
     demo.add_argument("--lr", type=float, default=0.1)
     demo.add_argument("--batch", type=int, default=32)
     demo.add_argument("--seed", type=int, default=0)
+    show = sub.add_parser("show", help="print a model's loss or gradient as text, LaTeX or DOT")
+    show.add_argument("model", choices=sorted(ZOO))
+    show.add_argument("--grad", action="store_true", help="show the simplified gradient")
+    show.add_argument("--format", choices=["text", "latex", "dot", "png", "svg"], default="text")
+    show.add_argument("--output", help="file for --format png/svg")
     args = parser.parse_args(argv)
-    return {"demo": _demo}[args.command](args)
+    return {"demo": _demo, "show": _show}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ and compile it to a fused Numba kernel.
 """
 from . import dtypes
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .dot import render, to_dot
 from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid, log_softmax,
                          logsumexp, maxout, mean, min, prelu, rbf, relu, softmax, square, swish)
 from .dims import Dim, dim
@@ -30,5 +31,16 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cro
                      softmax_cross_entropy)
 from .ops import Op
 from .simplify import simplify
+
+
+def __getattr__(name):
+    # the SymPy bridge is loaded on first use: importing sympy costs ~0.3 s
+    if name in ("to_sympy", "from_sympy"):
+        from . import sympy_bridge
+        return getattr(sympy_bridge, name)
+    if name == "elementwise":
+        from .scalarfn import elementwise
+        return elementwise
+    raise AttributeError(f"module 'symdiff' has no attribute {name!r}")
 
 __version__ = "0.1.0"

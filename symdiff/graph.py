@@ -290,6 +290,8 @@ def _dim_key(d):
 def _dim_args(arg):
     if isinstance(arg, tuple):
         return tuple(_dim_args(a) for a in arg)
+    if hasattr(arg, "_key"):          # e.g. the ScalarFunction of an Op.FN node
+        return arg._key
     return arg if isinstance(arg, (int, str, bool, type(None))) else _dim_key(arg)
 
 

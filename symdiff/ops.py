@@ -28,6 +28,7 @@ class Op(enum.Enum):
     SOFTPLUS = "softplus"    # primitive for numerics: log(1 + exp(x)) without overflow
     CAST = "cast"            # arg = target dtype name
     STOP_GRADIENT = "stop_gradient"  # identity whose derivative is zero
+    FN = "fn"                # an elementwise function defined by a SymPy expression (n-ary)
     # binary elementwise
     ADD = "add"
     SUB = "sub"
@@ -68,7 +69,7 @@ UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.TANH,
                    Op.ABS, Op.SIGN, Op.SIGMOID, Op.SOFTPLUS, Op.CAST, Op.STOP_GRADIENT})
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAXIMUM, Op.MINIMUM})
 COMPARE = frozenset({Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE})
-ELEMENTWISE = UNARY | BINARY | COMPARE | {Op.WHERE}
+ELEMENTWISE = UNARY | BINARY | COMPARE | {Op.WHERE, Op.FN}
 REDUCE = frozenset({Op.SUM, Op.MAX})
 MOVEMENT = frozenset({Op.TRANSPOSE, Op.RESHAPE, Op.BROADCAST_TO})
 COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE})
@@ -85,6 +86,7 @@ ARITY = {op: 0 for op in LEAVES}
 ARITY.update({op: 1 for op in UNARY | REDUCE | MOVEMENT | {Op.ONE_HOT, Op.ARGMAX_MASK}})
 ARITY.update({op: 2 for op in BINARY | COMPARE | {Op.MATMUL, Op.TAKE}})
 ARITY[Op.WHERE] = 3
+ARITY[Op.FN] = None        # as many sources as the function has arguments
 
 INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.POW: "**", Op.MATMUL: "@",
          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!="}

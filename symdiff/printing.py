@@ -26,6 +26,8 @@ def expr(op, src, arg, depth=_MAX_DEPTH):
         return f"{parts[0]} {INFIX[op]} {parts[1]}"
     if op is Op.NEG:
         return f"-{parts[0]}"
+    if op is Op.FN:
+        return f"{arg.name}({', '.join(parts)})"
     extra = _arg_str(op, arg)
     return f"{op.value}({', '.join(parts + extra)})"
 

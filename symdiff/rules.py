@@ -129,6 +129,7 @@ JVP = {
     Op.SOFTPLUS: lambda n, t, nb: t[0] * F.sigmoid(n.src[0]),     # softplus' = sigmoid
     Op.CAST: lambda n, t, nb: F.cast(t[0], n.dtype),
     Op.STOP_GRADIENT: None,
+    Op.FN: lambda n, t, nb: _fn_jvp(n, t),
     Op.ADD: lambda n, t, nb: _add(t[0], t[1]),
     Op.SUB: lambda n, t, nb: _add(t[0], None if t[1] is None else -t[1]),
     Op.MUL: lambda n, t, nb: _add(None if t[0] is None else t[0] * n.src[1],
@@ -154,6 +155,19 @@ JVP = {
     Op.ONE_HOT: None,
     Op.ARGMAX_MASK: None,
 }
+
+
+def _fn_partial(n, i):
+    """d f / d arg_i as another elementwise function node (from sympy.diff)."""
+    return F.Node.make(Op.FN, n.src, n.arg.partial(i))
+
+
+def _fn_jvp(n, t):
+    out = None
+    for i, ti in enumerate(t):
+        if ti is not None:
+            out = _add(out, ti * _fn_partial(n, i))
+    return out
 
 
 def _pick(cond, t):
@@ -186,6 +200,7 @@ VJP = {
     Op.SOFTPLUS: lambda n, g, nb: (g * F.sigmoid(n.src[0]),),
     Op.CAST: lambda n, g, nb: (F.cast(g, n.src[0].dtype),),
     Op.STOP_GRADIENT: None,
+    Op.FN: lambda n, g, nb: tuple(g * _fn_partial(n, i) for i in range(len(n.src))),
     Op.ADD: lambda n, g, nb: (g, g),
     Op.SUB: lambda n, g, nb: (g, -g),
     Op.MUL: lambda n, g, nb: (g * n.src[1], g * n.src[0]),

@@ -81,6 +81,7 @@ SEMANTICS = {
     Op.SOFTPLUS: _ufunc(_softplus),
     Op.CAST: lambda arg, shape, x: x.astype(arg),
     Op.STOP_GRADIENT: _ufunc(lambda x: x),
+    Op.FN: lambda arg, shape, *v: arg.numpy(*v),
     Op.ADD: _ufunc(np.add),
     Op.SUB: _ufunc(np.subtract),
     Op.MUL: _ufunc(np.multiply),

@@ -69,6 +69,12 @@ def _binary(op, src, arg):
     return shape, dtype
 
 
+def _fn(op, src, arg):
+    if len(src) != arg.arity:
+        _fail(op, src, arg, f"{arg.name} takes {arg.arity} arguments, got {len(src)}")
+    return _broadcast(op, src, arg), dt.float_of(dt.promote(*(s.dtype for s in src)))
+
+
 def _where(op, src, arg):
     if src[0].dtype != dt.BOOL:
         _fail(op, src, arg, f"the condition must be bool, got {src[0].dtype}", DTypeError)
@@ -191,7 +197,7 @@ def _one_hot(op, src, arg):
     return src[0].shape + (arg[0],), arg[1]
 
 
-_INFER = {Op.VAR: _var, Op.CONST: _const, Op.DIM: _dim, Op.WHERE: _where, Op.SUM: _reduce,
+_INFER = {Op.VAR: _var, Op.CONST: _const, Op.DIM: _dim, Op.WHERE: _where, Op.FN: _fn, Op.SUM: _reduce,
           Op.MAX: _reduce, Op.ARGMAX_MASK: _argmax_mask, Op.MATMUL: _matmul,
           Op.TRANSPOSE: _transpose, Op.RESHAPE: _reshape, Op.BROADCAST_TO: _broadcast_to,
           Op.TAKE: _take, Op.ONE_HOT: _one_hot}

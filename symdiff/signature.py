@@ -32,7 +32,7 @@ def dim_constraints(nodes):
     cons = DimConstraints()
     for n in nodes:
         op, src = n.op, n.src
-        if op in BINARY or op in COMPARE or op is Op.WHERE:
+        if op in BINARY or op in COMPARE or op is Op.WHERE or op is Op.FN:
             _link_axes(cons, [s.shape for s in src] + [n.shape], n)
         elif op is Op.MATMUL:
             a, b = src

@@ -21,6 +21,7 @@ from .semantics import apply
 
 X, Y, Z, W = Pat.var("x"), Pat.var("y"), Pat.var("z"), Pat.var("w")
 C, D = Pat.const(name="c"), Pat.const(name="d")
+SC = Pat.var("c", lambda n: n.ndim == 0)     # any scalar (a constant or e.g. 1 / batch size)
 
 
 def S(pat):
@@ -220,7 +221,7 @@ ALGEBRA = RuleSet("algebra", [
     R("(c * x) / d -> (c / d) * x", S(C * X) / D, lambda n, c, d, x: (c / d) * x),
     R("(x / c) / d -> x / (c * d)", S(X / C) / D, lambda n, c, d, x: x / (c * d)),
     R("x * (y * c) -> c * (x * y)", X * S(Y * C), lambda n, x, y, c: c * (x * y)),
-    R("x * (c / y) -> c * (x / y)", X * S(C / Y), lambda n, x, y, c: c * (x / y)),
+    R("x * (c / y) -> c * (x / y) (c scalar)", X * S(SC / Y), lambda n, x, y, c: c * (x / y)),
     R("x * y + x * z -> x * (y + z)", S(X * Y) + S(X * Z), lambda n, x, y, z: x * (y + z)),
     R("x * y - x * z -> x * (y - z)", S(X * Y) - S(X * Z), lambda n, x, y, z: x * (y - z)),
     R("x * y + x -> x * (y + 1)", S(X * Y) + X, lambda n, x, y: x * (y + 1)),
@@ -240,19 +241,25 @@ ALGEBRA = RuleSet("algebra", [
       lambda n, x: F.reshape(x, n.shape)),
     R("reshape(sum(x)) -> sum(x) with the other keepdims", P(Op.RESHAPE, P(Op.SUM, X)),
       _reshape_of_sum),
+    R("reshape(x) -> broadcast_to(x) (x scalar)", P(Op.RESHAPE, Pat.var("x", lambda n: n.ndim == 0)),
+      lambda n, x: F.broadcast_to(x, n.shape)),
     R("reshape(broadcast_to(c)) -> broadcast_to(c) (c scalar)",
       P(Op.RESHAPE, P(Op.BROADCAST_TO, Pat.var("c", lambda n: n.ndim == 0))),
       lambda n, c: F.broadcast_to(c, n.shape)),
     R("reshape(x op c) -> reshape(x) op c (c scalar)",
-      P(Op.RESHAPE, Pat(BINARY, (X, C), pred=single_use)), _reshape_into_scalar_op),
+      P(Op.RESHAPE, Pat(BINARY, (X, SC), pred=single_use)), _reshape_into_scalar_op),
     R("reshape(c op x) -> c op reshape(x) (c scalar)",
-      P(Op.RESHAPE, Pat(BINARY, (C, X), pred=single_use)), _reshape_into_scalar_op),
+      P(Op.RESHAPE, Pat(BINARY, (SC, X), pred=single_use)), _reshape_into_scalar_op),
     R("broadcast_to(broadcast_to(x)) -> broadcast_to(x)",
       P(Op.BROADCAST_TO, P(Op.BROADCAST_TO, X)), lambda n, x: F.broadcast_to(x, n.shape)),
     R("broadcast_to(-x) -> -broadcast_to(x)", P(Op.BROADCAST_TO, S(-X)),
       lambda n, x: -F.broadcast_to(x, n.shape)),
     R("reshape(-x) -> -reshape(x)", P(Op.RESHAPE, S(-X)), lambda n, x: -F.reshape(x, n.shape)),
     R("where(c, x, x) -> x", P(Op.WHERE, Y, X, X), lambda n, x, y: x),
+    R("where(c, x, 0) * y -> where(c, x * y, 0)", S(P(Op.WHERE, Z, X, 0)) * Y,
+      lambda n, x, y, z: F.where(z, x * y, 0)),
+    R("-where(c, x, 0) -> where(c, -x, 0)", -S(P(Op.WHERE, Z, X, 0)),
+      lambda n, x, z: F.where(z, -x, 0)),
     R("maximum(x, x) -> x", P(Op.MAXIMUM, X, X), lambda n, x: x),
     R("minimum(x, x) -> x", P(Op.MINIMUM, X, X), lambda n, x: x),
     R("exp(log x) -> x (x >= 0)", P(Op.EXP, P(Op.LOG, Pat.var("x", nonnegative))),
@@ -293,6 +300,18 @@ STABILIZE = RuleSet("stabilize", [
     R("1 / (1 + exp(-x)) -> sigmoid(x)", 1 / (1 + P(Op.EXP, -X)), lambda n, x: F.sigmoid(x)),
 ])
 
+# Fused forms recognized before anything inside them is rewritten (their inner logs would
+# otherwise be stabilized one by one, leaving a form whose gradient does not simplify).
+ONE_MINUS_Y, LOG_SIG, LOG_1M_SIG = 1 - Y, P(Op.LOG, SIG), P(Op.LOG, 1 - SIG)
+FUSED = RuleSet("fused losses", [
+    R("y log s(z) + (1 - y) log(1 - s(z)) -> y z - softplus(z)",
+      Y * LOG_SIG + ONE_MINUS_Y * LOG_1M_SIG, lambda n, y, z: y * z - F.softplus(z)),
+    R("-y log s(z) - (1 - y) log(1 - s(z)) -> softplus(z) - y z",
+      (-Y) * LOG_SIG - ONE_MINUS_Y * LOG_1M_SIG, lambda n, y, z: F.softplus(z) - y * z),
+    R("-(y log s(z)) - (1 - y) log(1 - s(z)) -> softplus(z) - y z",
+      -(Y * LOG_SIG) - ONE_MINUS_Y * LOG_1M_SIG, lambda n, y, z: F.softplus(z) - y * z),
+])
+
 DEFAULT = FOLD + STABILIZE + ALGEBRA + CANONICAL
 
 
@@ -308,11 +327,15 @@ def simplify(outputs, rules=None, trace=False):
     '-softplus(-x)'
     """
     log = [] if trace else None
-    new = rewrite(flatten(outputs), rules or DEFAULT, log)
+    new = flatten(outputs)
+    if rules is None:
+        new = rewrite(new, FUSED, log)
+    new = rewrite(new, rules or DEFAULT, log)
     result = unflatten(outputs, new)
     return (result, log) if trace else result
 
 
 def stabilize(outputs):
-    """Apply only the STABILIZE rules (and folding): the form ``grad`` differentiates."""
-    return rewrite(flatten(outputs), FOLD + STABILIZE)
+    """Apply only the fused-loss and STABILIZE rules (and folding): the form ``grad``
+    differentiates."""
+    return rewrite(rewrite(flatten(outputs), FUSED), FOLD + STABILIZE)

@@ -2,6 +2,7 @@
 against central finite differences for every primitive and composite."""
 import numpy as np
 import pytest
+import sympy
 
 import symdiff as sd
 from gradcheck import check_grads
@@ -31,6 +32,9 @@ def away_from_one(shape):
 
 S = (3, 4)
 LABELS = np.array([0, 2, 1])
+SWISH = sd.elementwise("swish", lambda t: t / (1 + sympy.exp(-t)))
+SOFTCLIP = sd.elementwise("softclip", lambda t, a: a * sympy.tanh(t / a))
+RBF1 = sd.elementwise("rbf", lambda t: sympy.exp(-t ** 2))
 
 # name: (builder, [(shape, domain), ...], order)
 CASES = {
@@ -74,6 +78,9 @@ CASES = {
     "take": (lambda x: sd.take(x, sd.const(np.array([2, 0, 3]))) ** 2, [(S, normal)], 2),
     "cast_f32_roundtrip": (lambda x: sd.cast(sd.cast(x, "float32"), "float64") * 0 + x ** 2,
                            [(S, normal)], 2),
+    "fn_swish": (SWISH, [(S, normal)], 2),
+    "fn_two_args_broadcast": (SOFTCLIP, [(S, normal), ((4,), positive)], 2),
+    "fn_rbf": (RBF1, [(S, normal)], 2),
     # composites
     "relu": (sd.relu, [(S, away)], 2),
     "leaky_relu": (lambda x: sd.leaky_relu(x, 0.1), [(S, away)], 2),

@@ -1,0 +1,69 @@
+"""Named model declarations (built with the public API only) for the CLI and the tests.
+
+Each builder returns a ``Model``: the loss, its parameters, and the data inputs.
+"""
+from dataclasses import dataclass, field
+
+import symdiff as sd
+
+
+@dataclass
+class Model:
+    name: str
+    loss: object
+    params: list
+    inputs: list
+    outputs: dict = field(default_factory=dict)   # other named nodes (predictions...)
+
+
+def logreg(features=5):
+    """Logistic regression p(y = 1 | x) = sigmoid(w.x + b), binary cross-entropy on logits."""
+    x, y = sd.var("x", ("batch", features)), sd.var("y", ("batch",))
+    w, b = sd.param("w", (features,)), sd.param("b")
+    z = x @ w + b
+    loss = sd.mean(sd.binary_cross_entropy_with_logits(z, y))
+    return Model("logreg", loss, [w, b], [x, y], {"proba": sd.sigmoid(z)})
+
+
+def perceptron(features=2):
+    """Perceptron sign(w.x + b) with the perceptron-rule loss max(0, -y (w.x + b))."""
+    x, y = sd.var("x", ("batch", features)), sd.var("y", ("batch",))
+    w, b = sd.param("w", (features,)), sd.param("b")
+    z = x @ w + b
+    loss = sd.sum(sd.relu(-y * z))
+    return Model("perceptron", loss, [w, b], [x, y], {"score": z})
+
+
+def svm(features=5, lam=0.01):
+    """Linear SVM: lambda ||w||^2 + mean(max(0, 1 - y (w.x + b)))."""
+    x, y = sd.var("x", ("batch", features)), sd.var("y", ("batch",))
+    w, b = sd.param("w", (features,)), sd.param("b")
+    z = x @ w + b
+    loss = lam * sd.sum(w * w) + sd.mean(sd.hinge(z, y))
+    return Model("svm", loss, [w, b], [x, y], {"score": z})
+
+
+def mlp(sizes=(4, 8, 3), activation="tanh"):
+    """MLP with softmax cross-entropy: h = g(h W + b) per hidden layer, logits h W + b."""
+    act = getattr(sd, activation)
+    x, y = sd.var("x", ("batch", sizes[0])), sd.var("y", ("batch",), dtype="int64")
+    params, h = [], x
+    for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W, b = sd.param(f"W{i + 1}", (m, n)), sd.param(f"b{i + 1}", (n,))
+        params += [W, b]
+        h = h @ W + b
+        if i < len(sizes) - 2:
+            h = act(h)
+    loss = sd.mean(sd.softmax_cross_entropy(h, y))
+    return Model("mlp", loss, params, [x, y], {"logits": h})
+
+
+def xor():
+    """The seeds' XOR network f(x) = w^T max(0, W^T x + c) + b with an MSE loss."""
+    x, y = sd.var("x", ("batch", 2)), sd.var("y", ("batch",))
+    W, c, w, b = sd.param("W", (2, 2)), sd.param("c", (2,)), sd.param("w", (2,)), sd.param("b")
+    f = sd.relu(x @ W + c) @ w + b
+    return Model("xor", sd.mse(f, y), [W, c, w, b], [x, y], {"f": f})
+
+
+ZOO = {"logreg": logreg, "perceptron": perceptron, "svm": svm, "mlp": mlp, "xor": xor}

@@ -1,0 +1,347 @@
+"""SymPy in and out.
+
+``to_sympy`` renders a graph as SymPy for display (``sympy.latex``, pretty printing): scalars
+as expressions, vectors (n,) as n x 1 MatrixSymbols, matrices as MatrixSymbols, matmul as
+MatMul, elementwise products as Hadamard products, broadcasting as products with ones
+matrices. What has no matrix-algebra form (take, max over an axis...) becomes a named
+placeholder, so any graph renders. ``from_sympy`` builds a graph from a SymPy expression (or a
+Matrix of them) of elementwise functions.
+"""
+import numpy as np
+import sympy as sp
+from sympy.codegen.cfunctions import expm1 as sp_expm1, log1p as sp_log1p
+
+from . import frontend as F
+from .dims import Dim
+from .graph import Node, flatten, toposort, unflatten
+from .ops import Op
+from .printing import label
+from .sympy_functions import Dot, apply, sigmoid, softplus
+
+_UNARY = {Op.EXP: sp.exp, Op.LOG: sp.log, Op.LOG1P: sp_log1p, Op.EXPM1: sp_expm1,
+          Op.SQRT: sp.sqrt, Op.TANH: sp.tanh, Op.SIN: sp.sin, Op.COS: sp.cos, Op.ABS: sp.Abs,
+          Op.SIGN: sp.sign, Op.SIGMOID: sigmoid, Op.SOFTPLUS: softplus}
+_COMPARE = {Op.LT: sp.StrictLessThan, Op.LE: sp.LessThan, Op.GT: sp.StrictGreaterThan,
+            Op.GE: sp.GreaterThan, Op.EQ: sp.Eq, Op.NE: sp.Ne}
+
+
+def _dim(d):
+    return sp.Symbol(d.name or f"N{d.uid}", integer=True, positive=True) if isinstance(d, Dim) else d
+
+
+def _shape2(shape):
+    """numpy shape -> (rows, cols) of its matrix form; vectors are columns; None past 2-D."""
+    if len(shape) == 1:
+        return (_dim(shape[0]), 1)
+    if len(shape) == 2:
+        return tuple(_dim(d) for d in shape)
+    return None
+
+
+def _all_ones(shape):
+    return len(shape) > 0 and all(d == 1 for d in shape)
+
+
+def _is_matrix(e):
+    return isinstance(e, sp.MatrixBase) or getattr(e, "is_Matrix", False)
+
+
+class _Renderer:
+    """Node -> SymPy, memoized; falls back to named placeholders."""
+
+    def __init__(self):
+        self.out = {}
+
+    def placeholder(self, n):
+        shape2 = _shape2(n.shape)
+        text = label(n, 3)
+        if n.ndim == 0:
+            return sp.Symbol(text)
+        return sp.MatrixSymbol(text, *shape2) if shape2 else sp.Symbol(text)
+
+    def fit(self, e, shape, target):
+        """Broadcast the form of a value of numpy ``shape`` to numpy shape ``target``."""
+        if tuple(shape) == tuple(target) or len(target) == 0 or _all_ones(target):
+            return e
+        rows, cols = _shape2(target)
+        if not _is_matrix(e):
+            return e * sp.OneMatrix(rows, cols) if (rows, cols) != (1, 1) else e
+        if len(shape) == 1:              # numpy aligns a vector with the last axis: a row
+            if len(target) == 1:
+                return e
+            e = e.T
+            return sp.OneMatrix(rows, 1) * e if rows != 1 else e
+        r, c = _shape2(shape)
+        if r == 1 and rows != 1:
+            e = sp.OneMatrix(rows, 1) * e
+        if c == 1 and cols != 1:
+            e = e * sp.OneMatrix(1, cols)
+        return e
+
+    def render(self, n):
+        if n.ndim > 2:
+            return self.placeholder(n)
+        handler = getattr(self, f"_{n.op.name.lower()}", None)
+        if handler is None:
+            return self.placeholder(n)
+        try:
+            e = handler(n, [self.out[s] for s in n.src])
+        except (TypeError, ValueError, AttributeError, sp.ShapeError):
+            return self.placeholder(n)
+        if _all_ones(n.shape) and _is_matrix(e) and n.op is not Op.VAR:
+            e = e[0, 0]           # a (1,) or (1, 1) value broadcasts like a scalar
+        return e
+
+    def _var(self, n, a):
+        shape2 = _shape2(n.shape)
+        return sp.Symbol(n.arg.name, real=True) if n.ndim == 0 else sp.MatrixSymbol(n.arg.name,
+                                                                                     *shape2)
+
+    def _const(self, n, a):
+        u = n.arg.uniform
+        v = n.arg.value
+        if n.ndim == 0 or u is not None:
+            scalar = sp.nsimplify(u if u is not None else v.item(), rational=False) \
+                if isinstance(u if u is not None else v.item(), float) else sp.Integer(int(
+                    u if u is not None else v.item()))
+            return scalar if n.ndim == 0 else scalar * sp.OneMatrix(*_shape2(n.shape))
+        if v.size <= 16:
+            return sp.ImmutableMatrix(v.reshape(_shape2(v.shape)))
+        return self.placeholder(n)
+
+    def _dim(self, n, a):
+        return _dim(n.arg[0])
+
+    def _neg(self, n, a):
+        return -a[0]
+
+    def _cast(self, n, a):
+        return a[0]
+
+    _stop_gradient = _cast
+
+    def _unary(self, n, a):
+        f = _UNARY[n.op]
+        return apply(n.op.value, sp.Lambda(_T, f(_T)), a[0]) if _is_matrix(a[0]) else f(a[0])
+
+    _exp = _log = _log1p = _expm1 = _sqrt = _tanh = _sin = _cos = _abs = _sign = _unary
+    _sigmoid = _softplus = _unary
+
+    def _fn(self, n, a):
+        sf = n.arg
+        if any(_is_matrix(x) for x in a):
+            if n.ndim and all(s.shape == n.shape for s in n.src) and sf.arity == 1:
+                return apply(sf.name, sp.Lambda(sf.symbols[0], sf.expr), a[0])
+            return self.placeholder(n)
+        return sf.expr.subs(dict(zip(sf.symbols, a)), simultaneous=True)
+
+    def _binary_args(self, n, a):
+        return [self.fit(x, s.shape, n.shape) for x, s in zip(a, n.src)]
+
+    def _add(self, n, a):
+        x, y = self._binary_args(n, a)
+        return x + y
+
+    def _sub(self, n, a):
+        x, y = self._binary_args(n, a)
+        return x - y
+
+    def _mul(self, n, a):
+        if not _is_matrix(a[0]) or not _is_matrix(a[1]):
+            x, y = a
+            return x * y if not (_is_matrix(x) and _is_matrix(y)) else None
+        x, y = self._binary_args(n, a)
+        return sp.HadamardProduct(x, y)
+
+    def _div(self, n, a):
+        x, y = a
+        if not _is_matrix(y):
+            return x / y if not _is_matrix(x) else x * (1 / y)
+        x, y = self._binary_args(n, a)
+        return sp.HadamardProduct(x, sp.HadamardPower(y, -1)) if _is_matrix(x) else \
+            x * sp.HadamardPower(y, -1)
+
+    def _pow(self, n, a):
+        x, y = a
+        if _is_matrix(y):
+            return self.placeholder(n)
+        return sp.HadamardPower(x, y) if _is_matrix(x) else x ** y
+
+    def _scalar_only(self, fn):
+        return lambda n, a: self.placeholder(n) if any(map(_is_matrix, a)) else fn(*a)
+
+    def _maximum(self, n, a):
+        return self._scalar_only(sp.Max)(n, a)
+
+    def _minimum(self, n, a):
+        return self._scalar_only(sp.Min)(n, a)
+
+    def _compare(self, n, a):
+        return self._scalar_only(_COMPARE[n.op])(n, a)
+
+    _lt = _le = _gt = _ge = _eq = _ne = _compare
+
+    def _where(self, n, a):
+        return self._scalar_only(lambda c, x, y: sp.Piecewise((x, c), (y, True)))(n, a)
+
+    def _matmul(self, n, a):
+        x, y = a
+        s0, s1 = n.src
+        if s0.ndim == 1 and s1.ndim == 1:
+            return Dot(x, y)
+        if s0.ndim == 1:
+            return y.T * x                 # (x^T B)^T as a column
+        return x * y
+
+    def _transpose(self, n, a):
+        return a[0].T
+
+    def _reshape(self, n, a):
+        x, src = a[0], n.src[0]
+        if n.ndim == 0 and _is_matrix(x):
+            return x[0, 0]
+        if src.ndim == 0:
+            return x * sp.OneMatrix(*_shape2(n.shape))
+        if _shape2(src.shape) == _shape2(n.shape):
+            return x
+        if src.ndim == 1 and n.ndim == 2 and n.shape[0] == 1:
+            return x.T
+        return self.placeholder(n)
+
+    def _broadcast_to(self, n, a):
+        return self.fit(a[0], n.src[0].shape, n.shape)
+
+    def _sum(self, n, a):
+        x, src = a[0], n.src[0]
+        axes, keepdims = n.arg
+        if src.ndim == 0:
+            return x
+        rows, cols = _shape2(src.shape)
+        if len(axes) == src.ndim:          # a full sum is a scalar: write it with sigma
+            i, j = sp.symbols("i j", integer=True)
+            total = sp.Sum(x[i, j], (i, 0, rows - 1), (j, 0, cols - 1)) if src.ndim == 2 else \
+                sp.Sum(x[i, 0], (i, 0, rows - 1))
+            return total * sp.OneMatrix(*_shape2(n.shape)) if n.ndim else total
+        if axes == (-2,):                  # column sums
+            return sp.OneMatrix(1, rows) * x if keepdims else x.T * sp.OneMatrix(rows, 1)
+        return x * sp.OneMatrix(cols, 1)   # row sums, a column either way
+
+
+_T = sp.Symbol("t", real=True)
+
+
+def to_sympy(outputs):
+    """SymPy rendering of node(s), for display and symbolic checks.
+
+    >>> import symdiff as sd
+    >>> w1, w2 = sd.var("w1"), sd.var("w2")
+    >>> sd.to_sympy(sd.grad(w1 ** 3 * w2 + 3 * w1, w1))
+    3*w1**2*w2 + 3
+    """
+    r = _Renderer()
+    for n in toposort(flatten(outputs)):
+        r.out[n] = r.render(n)
+    return unflatten(outputs, [r.out[o] for o in flatten(outputs)])
+
+
+# --- SymPy -> graph ----------------------------------------------------------------------
+def _relational(e, args):
+    ops = {sp.StrictLessThan: F.less, sp.LessThan: F.less_equal,
+           sp.StrictGreaterThan: F.greater, sp.GreaterThan: F.greater_equal,
+           sp.Equality: F.equal, sp.Unequality: F.not_equal}
+    return ops[type(e)](*args)
+
+
+def _piecewise(pairs):
+    (value, cond), rest = pairs[0], pairs[1:]
+    if cond is True or cond == sp.true:
+        return value
+    return F.where(cond, value, _piecewise(rest))
+
+
+_FROM_FUNCS = {sp.exp: F.exp, sp.log: F.log, sp.tanh: F.tanh, sp.sin: F.sin, sp.cos: F.cos,
+               sp.Abs: F.abs, sp.sign: F.sign, sigmoid: F.sigmoid, softplus: F.softplus,
+               sp_log1p: F.log1p, sp_expm1: F.expm1,
+               sp.sinh: lambda x: (F.exp(x) - F.exp(-x)) / 2,
+               sp.cosh: lambda x: (F.exp(x) + F.exp(-x)) / 2,
+               sp.tan: lambda x: F.sin(x) / F.cos(x),
+               sp.Heaviside: lambda x, h0=None: F.where(x > 0, 1.0, 0.0 if h0 is None else h0)}
+
+
+def _convert(e, mapping, memo):
+    if e in memo:
+        return memo[e]
+    if isinstance(e, sp.Symbol):
+        if e not in mapping:
+            raise ValueError(f"from_sympy: no node given for symbol {e}")
+        return mapping[e]
+    if e.is_Number or e in (sp.pi, sp.E):
+        return float(e) if not e.is_Integer else int(e)
+    args = [_convert(a, mapping, memo) for a in e.args] if not isinstance(e, sp.Piecewise) \
+        else None
+    if isinstance(e, sp.Add):
+        out = args[0]
+        for a in args[1:]:
+            out = out + a
+    elif isinstance(e, sp.Mul):
+        out = args[0]
+        for a in args[1:]:
+            out = out * a
+    elif isinstance(e, sp.Pow):
+        base, ex = args
+        out = F.sqrt(base) if e.exp == sp.Rational(1, 2) else (
+            1 / F.sqrt(base) if e.exp == sp.Rational(-1, 2) else F.as_node(base) ** ex
+            if isinstance(base, Node) else base ** ex)
+    elif isinstance(e, (sp.Max, sp.Min)):
+        fn = F.maximum if isinstance(e, sp.Max) else F.minimum
+        out = args[0]
+        for a in args[1:]:
+            out = fn(out, a)
+    elif isinstance(e, sp.Piecewise):
+        pairs = [(_convert(v, mapping, memo), c if c in (True, sp.true) else
+                  _convert(c, mapping, memo)) for v, c in e.args]
+        out = _piecewise(pairs)
+    elif isinstance(e, sp.core.relational.Relational):
+        out = _relational(e, args)
+    elif type(e) in _FROM_FUNCS or e.func in _FROM_FUNCS:
+        out = _FROM_FUNCS[e.func](*args)
+    else:
+        raise ValueError(f"from_sympy: {e.func.__name__} is not supported (in {e})")
+    memo[e] = out
+    return out
+
+
+def from_sympy(expr, mapping):
+    """Build a graph from a SymPy expression of elementwise functions.
+
+    ``mapping`` maps each SymPy symbol to a node (or array); a SymPy Matrix of expressions
+    becomes a node of shape (rows, cols) (its entries must be scalars).
+
+    >>> import symdiff as sd, sympy, numpy as np
+    >>> t = sympy.Symbol("t")
+    >>> x = sd.var("x", (3,))
+    >>> y = sd.from_sympy(sympy.exp(-t ** 2), {t: x})      # the RBF unit
+    >>> np.round(sd.evaluate(y, {x: np.array([0.0, 1.0, 2.0])}), 4)
+    array([1.    , 0.3679, 0.0183])
+    """
+    mapping = {k: F.as_node(v) for k, v in mapping.items()}
+    memo = {}
+    if isinstance(expr, sp.MatrixBase):
+        return _matrix(expr, mapping, memo)
+    out = _convert(sp.sympify(expr), mapping, memo)
+    return F.as_node(out)
+
+
+def _matrix(m, mapping, memo):
+    rows, cols = m.shape
+    total = None
+    for i in range(rows):
+        for j in range(cols):
+            entry = F.as_node(_convert(m[i, j], mapping, memo))
+            if entry.ndim:
+                raise ValueError("from_sympy: Matrix entries must be scalar expressions")
+            basis = np.zeros((rows, cols))
+            basis[i, j] = 1.0
+            term = entry * F.const(basis, entry.dtype if entry.dtype != "int64" else "float64")
+            total = term if total is None else total + term
+    return total
