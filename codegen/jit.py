@@ -194,5 +194,98 @@ softplus_f64 = MATH["softplus_f64"]
 softplus_f32 = MATH["softplus_f32"]
 
 # =============================================================================================
-# 2. Kernel JIT and caching (to come)
+# 2. Kernel JIT and caching
 # =============================================================================================
+# The generated source is written once to <cache dir>/<key>/kernel.py (a real file: Numba's
+# on-disk cache, tracebacks and `inspect` need one; it doubles as the inspectable source),
+# imported under a unique module name registered in sys.modules (a second process needs that
+# to load Numba's cache), and compiled eagerly for its one signature so that compile() pays
+# the compile or cache-load time, not the first call.
+
+import importlib.util  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as _np  # noqa: E402
+
+_loaded = {}          # key -> dispatcher (compiling the same source twice reuses it)
+STATS = {"compiled": 0, "loaded": 0, "reused": 0}
+"""Kernels compiled by Numba, loaded from Numba's disk cache, and reused in this process."""
+
+
+def cache_dir():
+    """Root of the kernel cache: $SYMDIFF_CACHE_DIR, else $XDG_CACHE_HOME/symdiff/kernels."""
+    env = os.environ.get("SYMDIFF_CACHE_DIR")
+    if env:
+        return pathlib.Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "symdiff" / "kernels"
+
+
+def kernel_key(source):
+    """Cache key: the source (it encodes graph, options and flags) and every version that
+    changes what the source compiles to."""
+    from symdiff import __version__
+    h = hashlib.sha256(source.encode())
+    for part in (__version__, numba.__version__, _np.__version__, MATHLIB_DIGEST, sys.version):
+        h.update(part.encode())
+    return h.hexdigest()[:24]
+
+
+def _numba_type(dtype, ndim):
+    return _nbtypes.Array(numba.from_dtype(_np.dtype(dtype)), ndim, "C")
+
+
+def load(source, arg_types, name="kernel"):
+    """The compiled dispatcher of ``source``'s function ``name`` for ``arg_types``
+    [(dtype, ndim)], from memory, Numba's disk cache, or a fresh compile.
+
+    A cache entry that fails to import or load is deleted and rebuilt, never a crash.
+    """
+    key = kernel_key(source)
+    if key in _loaded:
+        STATS["reused"] += 1
+        return _loaded[key], key
+    sig = tuple(_numba_type(dt, nd) for dt, nd in arg_types)
+    folder = cache_dir() / key
+    for attempt in range(2):
+        try:
+            fn = _import(folder, key, source, name)
+            _compile(fn, sig)
+            break
+        except Exception:                      # corrupted or stale entry: rebuild it once
+            if attempt:
+                raise
+            sys.modules.pop(f"symdiff_kernel_{key}", None)
+            shutil.rmtree(folder, ignore_errors=True)
+    if os.environ.get("SYMDIFF_DEBUG"):
+        print(f"# symdiff kernel {folder / 'kernel.py'}\n{source}", file=sys.stderr)
+    _loaded[key] = fn
+    return fn, key
+
+
+def _import(folder, key, source, name):
+    path = folder / "kernel.py"
+    if not path.exists() or path.read_text() != source:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"kernel.{os.getpid()}.tmp"
+        tmp.write_text(source)
+        os.replace(tmp, path)                  # atomic: a concurrent reader sees old or new
+    modname = f"symdiff_kernel_{key}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module              # a second process needs it to load the cache
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def _compile(fn, sig):
+    """Compile (or load from Numba's cache) the one signature; count which it was."""
+    fn.compile(sig)                            # numba recompiles when its cache is unusable
+    hits = sum(fn.stats.cache_hits.values())
+    STATS["loaded" if hits else "compiled"] += 1
+
+
+def source_path(key):
+    return cache_dir() / key / "kernel.py"

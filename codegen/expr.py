@@ -1,0 +1,153 @@
+"""Loop bodies: the value of a node at a symbolic index, as SSA lines of Python.
+
+``Body.value(node, idx)`` returns a Python expression for ``node`` at index ``idx`` (a tuple of
+index strings, one per axis of the node), appending SSA assignments for inlined operations and
+recording every buffer read with its index. Views are index maps (a transpose permutes the
+index, a broadcast pins size-1 axes to 0); ``take`` reads with a computed index; ``one_hot``
+and ``argmax_mask`` compare an index with a loop variable. The op -> code table is ``CODE``.
+"""
+from symdiff.ops import Op
+
+# math functions owned by the emitter (codegen/mathlib.py), by op and dtype suffix
+MATH = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.TANH: "tanh",
+        Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus"}
+LIBM = {Op.EXP: "np.exp({0})", Op.LOG: "np.log({0})", Op.LOG1P: "np.log1p({0})",
+        Op.EXPM1: "np.expm1({0})", Op.TANH: "np.tanh({0})",
+        Op.SIGMOID: "(1.0 / (1.0 + np.exp(-{0})))", Op.SOFTPLUS: "np.logaddexp(0.0, {0})"}
+CODE = {
+    Op.NEG: "(-{0})", Op.ADD: "({0} + {1})", Op.SUB: "({0} - {1})", Op.MUL: "({0} * {1})",
+    Op.DIV: "({0} / {1})", Op.POW: "({0} ** {1})", Op.MAXIMUM: "np.maximum({0}, {1})",
+    Op.MINIMUM: "np.minimum({0}, {1})", Op.LT: "({0} < {1})", Op.LE: "({0} <= {1})",
+    Op.GT: "({0} > {1})", Op.GE: "({0} >= {1})", Op.EQ: "({0} == {1})", Op.NE: "({0} != {1})",
+    Op.WHERE: "({1} if {0} else {2})", Op.SQRT: "np.sqrt({0})", Op.SIN: "np.sin({0})",
+    Op.COS: "np.cos({0})", Op.ABS: "abs({0})", Op.SIGN: "np.sign({0})",
+}
+CAST = {"float32": "np.float32", "float64": "np.float64", "int64": "np.int64", "bool": "bool"}
+_PROMOTE = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
+
+
+def natural_dtype(n):
+    """The dtype numba gives the Python expression of ``n`` before any cast."""
+    if n.op in (Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE):
+        return "bool"
+    srcs = [s.dtype for s in (n.src[1:] if n.op is Op.WHERE else n.src)]
+    top = max(srcs, key=_PROMOTE.__getitem__)
+    if top == "float32" and "int64" in srcs:
+        return "float64"
+    if n.op is Op.DIV:
+        return top if top in ("float32", "float64") else "float64"
+    if top == "bool" and n.op in (Op.ADD, Op.SUB, Op.MUL):
+        return "int64"
+    return top
+
+
+def child_index(idx, shape, src_shape):
+    """Index of a source broadcast against ``shape`` (numpy: right-aligned, size 1 -> 0)."""
+    k = len(shape) - len(src_shape)
+    return tuple("0" if d == 1 else idx[k + i] for i, d in enumerate(src_shape))
+
+
+class Body:
+    """SSA lines of one loop body; ``ctx`` names buffers, constants, dims and math functions.
+
+    ``ctx`` provides: ``is_buffer(node)``, ``buffer_name(node)``, ``argmax_name(node)``,
+    ``literal(value, dtype)``, ``dim(d, dtype)``, ``math(op, dtype)``.
+    """
+
+    def __init__(self, ctx, self_node=None, prefix="v"):
+        self.ctx, self.self_node, self.prefix = ctx, self_node, prefix
+        self.lines, self.memo = [], {}
+        self.reads = {}              # node -> [index tuples]
+        self.argmax_reads = set()
+
+    def value(self, n, idx):
+        key = (n, idx)
+        if key not in self.memo:
+            self.memo[key] = self._value(n, tuple(idx))
+        return self.memo[key]
+
+    def _read(self, n, idx):
+        self.reads.setdefault(n, []).append(idx)
+        ix = ", ".join(idx) if idx else "()"
+        return f"{self.ctx.buffer_name(n)}[{ix}]"
+
+    def _value(self, n, idx):
+        ctx = self.ctx
+        if n is not self.self_node and ctx.is_buffer(n):
+            return self._read(n, idx)
+        if n.op is Op.CONST:
+            return ctx.literal(n.arg.uniform if n.arg.uniform is not None else n.arg.value.item(),
+                               n.dtype)
+        if n.op is Op.DIM:
+            return ctx.dim(n.arg[0], n.dtype)
+        if n.op is Op.TRANSPOSE:
+            inv = [0] * len(n.arg)
+            for k, p in enumerate(n.arg):
+                inv[p] = idx[k]
+            return self.value(n.src[0], tuple(inv))
+        if n.op is Op.BROADCAST_TO:
+            return self.value(n.src[0], child_index(idx, n.shape, n.src[0].shape))
+        if n.op is Op.RESHAPE:
+            return self.value(n.src[0], self._reshape_index(n, idx))
+        if n.op is Op.TAKE:
+            return self._take(n, idx)
+        if n.op is Op.ONE_HOT:
+            label = self.value(n.src[0], idx[:-1])
+            self._check(label, n.arg[0], "one_hot")
+            return self._ssa(n, f"{CAST[n.dtype]}({label} == {idx[-1]})")
+        if n.op is Op.ARGMAX_MASK:
+            return self._argmax_mask(n, idx)
+        return self._ssa(n, self._op_code(n, idx))
+
+    def _op_code(self, n, idx):
+        args = [self.value(s, child_index(idx, n.shape, s.shape)) for s in n.src]
+        if n.op is Op.CAST:
+            return f"{CAST[n.dtype]}({args[0]})"
+        if n.op in MATH:
+            return self.ctx.math(n.op, n.dtype).format(*args)
+        code = CODE[n.op].format(*args)
+        return code if natural_dtype(n) == n.dtype else f"{CAST[n.dtype]}({code})"
+
+    def _reshape_index(self, n, idx):
+        """Index of a reshape's source: unit reshapes keep the non-1 axes' indices; others go
+        through the flat (C-order) position."""
+        src = n.src[0].shape
+        if [d for d in n.shape if d != 1] == [d for d in src if d != 1]:
+            it = iter(i for i, d in zip(idx, n.shape) if d != 1)
+            return tuple("0" if d == 1 else next(it) for d in src)
+        flat = idx[0] if idx else "0"
+        for d, i in zip(n.shape[1:], idx[1:]):
+            flat = f"({flat} * {self.ctx.size(d)} + {i})"
+        flat = self._ssa(n, flat)
+        out, stride = [], None
+        for d in reversed(src):
+            q = flat if stride is None else f"({flat} // ({stride}))"
+            out.append(f"({q} % {self.ctx.size(d)})")
+            stride = self.ctx.size(d) if stride is None else f"{stride} * {self.ctx.size(d)}"
+        return tuple(reversed(out))
+
+    def _take(self, n, idx):
+        x, ix = n.src
+        label = self.value(ix, child_index(idx, n.shape, ix.shape))
+        self._check(label, x.shape[-1], "take")
+        lead = child_index(idx, n.shape, x.shape[:-1])
+        return self.value(x, lead + (label,))
+
+    def _argmax_mask(self, n, idx):
+        k = len(n.arg)
+        self.argmax_reads.add(n)
+        lead, tail = idx[:-k], idx[-k:]
+        flat = tail[0]
+        for d, i in zip(n.shape[-k + 1:] if k > 1 else (), tail[1:]):
+            flat = f"({flat} * {self.ctx.size(d)} + {i})"
+        ix = ", ".join(lead) if lead else "()"
+        return self._ssa(n, f"({self.ctx.argmax_name(n)}[{ix}] == {flat})")
+
+    def _check(self, label, size, what):
+        """Return status 1 before an out-of-range index reaches memory (take, one_hot)."""
+        self.lines.append(f"if {label} < 0 or {label} >= {self.ctx.size(size)}: return 1")
+
+    def _ssa(self, n, code):
+        name = f"{self.prefix}{len(self.lines)}"
+        self.lines.append(f"{name} = {code}")
+        return name

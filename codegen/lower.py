@@ -1,0 +1,472 @@
+"""Lowering: a prepared graph -> a ``Program`` of BLAS calls and fused loop nests.
+
+1. Materialize: decide which nodes get a buffer (outputs, matmuls and their operands,
+   reductions, elementwise nodes used by several loops unless cheap to recompute, and every
+   48th level of a long elementwise chain). Other elementwise nodes are inlined into their
+   consumers' loop bodies; transposes, broadcasts and unit-dim reshapes become index maps.
+2. Tasks: one per materialized non-matmul node: a map, or a reduction over its input's space.
+3. Schedule: list scheduling that fuses ready tasks over the same space into one nest, as long
+   as a stage reads what earlier stages of the nest wrote only in its own row (softmax passes,
+   bias-gradient column sums, tanh' = 1 - h^2 next to its use).
+4. Buffers: outputs and updated parameters are arguments; temporaries live in workspace slots
+   reused after their last reader; a map writes in place over an operand it is the last to read.
+"""
+from symdiff.graph import toposort
+from symdiff.ops import ELEMENTWISE, LEAVES, Op
+
+from .expr import Body
+from .program import Buffer, Copy, Gemm, Nest, Program, Task, size_expr
+
+VIEWS = frozenset({Op.TRANSPOSE, Op.BROADCAST_TO, Op.RESHAPE})
+CHEAP = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.CAST, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ,
+                   Op.NE, Op.WHERE, Op.ONE_HOT, Op.ABS, Op.MAXIMUM, Op.MINIMUM, Op.SIGN,
+                   Op.TAKE})
+INLINE = ELEMENTWISE | {Op.TAKE, Op.ONE_HOT, Op.ARGMAX_MASK}
+MAX_INLINE_DEPTH = 48      # longer elementwise chains are cut into materialized pieces
+
+
+def unit_reshape(n):
+    """A reshape that only inserts or removes size-1 axes: an index map, not a copy."""
+    return [d for d in n.shape if d != 1] == [d for d in n.src[0].shape if d != 1]
+
+
+def is_index_view(n):
+    return n.op in VIEWS and (n.op is not Op.RESHAPE or unit_reshape(n))
+
+
+def loop_vars(space):
+    return tuple(f"i{k}" for k in range(len(space)))
+
+
+def outer_vars(space):
+    return loop_vars(space)[:len(space) - 1] if len(space) >= 2 else loop_vars(space)
+
+
+def lower(spec, outputs, updates):
+    """Lower prepared output nodes and (var, new value) updates of ``spec`` to a Program."""
+    return Lowering(spec, list(outputs), list(updates)).run()
+
+
+class _Probe:
+    """A Body context that only tells which nodes are buffers (used to find reads)."""
+
+    def __init__(self, lowering):
+        self.lw = lowering
+
+    def is_buffer(self, n):
+        return self.lw.is_buffer(n)
+
+    def buffer_name(self, n):
+        return "B"
+
+    def argmax_name(self, n):
+        return "A"
+
+    def literal(self, value, dtype):
+        return "K"
+
+    def dim(self, d, dtype):
+        return "D"
+
+    def size(self, d):
+        return "S"
+
+    def math(self, op, dtype):
+        return "f({0})"
+
+
+class Lowering:
+    def __init__(self, spec, outputs, updates):
+        self.spec, self.outputs, self.updates = spec, outputs, updates
+        self.update_nodes = [v for _, v in updates]
+        self.order = toposort(outputs + self.update_nodes + list(spec.params))
+        self.consumers = {n: [] for n in self.order}
+        for n in self.order:
+            for s in n.src:
+                self.consumers[s].append(n)
+        self.mat = set()           # materialized (non-leaf) nodes
+        self.buffers = {}          # node -> Buffer
+        self.argmax = {}           # ARGMAX_MASK node -> Buffer of argmax indices
+        self.names = set()
+        self._released = set()
+
+    def is_buffer(self, n):
+        return n in self.mat or n.op is Op.VAR or (n.op is Op.CONST and n in self.buffers)
+
+    def run(self):
+        self.materialize()
+        inputs, consts = self.leaf_buffers()
+        items = self.make_items()
+        steps = self.schedule(items)
+        slots = self.allocate(steps)
+        prog = Program(self.buffers, inputs, consts, [self.buffers[("out", k)] for k in
+                                                       range(len(self.outputs))],
+                       [self.buffers[v] for v, _ in self.updates], slots, steps,
+                       self.bind_dims())
+        prog.argmax = self.argmax
+        prog.cons = self.spec.signature.cons
+        return prog
+
+    # --- 1. materialization ------------------------------------------------------------
+    def _cost(self, n, depth=0):
+        """Cost of recomputing ``n`` at every use (inf: worth a buffer)."""
+        if n.op in LEAVES or n in self.mat:
+            return 0
+        if is_index_view(n):
+            return self._cost(n.src[0], depth)
+        if n.op not in CHEAP or depth > 3:
+            return float("inf")
+        return 1 + sum(self._cost(s, depth + 1) for s in n.src)
+
+    def _consumer_spaces(self, n):
+        """Iteration shapes of the loops that would evaluate ``n`` (seen through views)."""
+        spaces, stack = [], list(self.consumers[n])
+        while stack:
+            c = stack.pop()
+            if is_index_view(c) and c not in self.mat:
+                stack.extend(self.consumers[c])
+            else:
+                spaces.append(c.src[0].shape if c.op in (Op.SUM, Op.MAX) else c.shape)
+        return spaces
+
+    def materialize(self):
+        m = self.mat
+        m.update(self.outputs)
+        m.update(self.update_nodes)
+        for n in self.order:
+            if n.op is Op.MATMUL:
+                m.add(n)
+                for s in n.src:
+                    m.add(s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s)
+            elif n.op in (Op.SUM, Op.MAX):
+                m.add(n)
+            elif n.op is Op.RESHAPE and not unit_reshape(n):
+                m.update((n, n.src[0]))
+        depth = {}
+        for n in self.order:                  # cut long inline chains
+            if n.op in LEAVES or n in m:
+                depth[n] = 0
+                continue
+            depth[n] = 1 + max((depth[s] for s in n.src), default=0)
+            if depth[n] > MAX_INLINE_DEPTH:
+                m.add(n)
+                depth[n] = 0
+        for n in reversed(self.order):        # consumers are decided before their sources
+            if n in m or n.op in LEAVES or is_index_view(n) or n.op not in INLINE:
+                continue
+            spaces = self._consumer_spaces(n)
+            amplified = any(size_expr(s) != size_expr(n.shape) for s in spaces)
+            if (len(spaces) > 1 or amplified) and self._cost(n) > 2:
+                m.add(n)
+        m.difference_update([n for n in m if n.op in LEAVES])
+
+    # --- buffers ------------------------------------------------------------------------
+    def _name(self, base):
+        name, k = base, 1
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def leaf_buffers(self):
+        inputs = []
+        for v in self.spec.params:
+            b = Buffer(self._name("a_" + _ident(v.arg.name)), v.shape, v.dtype, "input")
+            self.buffers[v] = b
+            inputs.append(b)
+        consts = []
+        for n in self.order:
+            if n.op is Op.CONST and n.ndim and n.arg.uniform is None:
+                b = Buffer(self._name(f"c{len(consts)}"), n.shape, n.dtype, "const")
+                self.buffers[n] = b
+                consts.append((n, b))
+        return inputs, consts
+
+    def _temp(self, shape, dtype, base="t"):
+        return Buffer(self._name(f"{base}{len(self.names)}"), shape, dtype, "temp")
+
+    # --- 2. tasks -----------------------------------------------------------------------
+    def make_items(self):
+        """Gemms and tasks in topological order, then output copies and update tasks."""
+        self._assign_result_buffers()
+        items = []
+        for n in self.order:
+            if n not in self.mat or self._is_reshape_view(n):
+                continue
+            if n.op is Op.MATMUL:
+                items.append(Gemm(self.buffers[n], None, None, n))
+            else:
+                items.append(self._task(n))
+        items += [self._argmax_task(n) for n in self.order if n.op is Op.ARGMAX_MASK]
+        items += self._output_copies()
+        for it in items:
+            it.deps = self._deps(it)
+        return items
+
+    def _assign_result_buffers(self):
+        """Buffers of materialized nodes: outputs, in-place parameters, views, temps."""
+        for k, o in enumerate(self.outputs):
+            out = Buffer(self._name(f"out{k}"), o.shape, o.dtype, "output")
+            self.buffers[("out", k)] = out
+            if o in self.mat and o not in self.buffers:
+                self.buffers[o] = out
+        self.absorbed = set()
+        for k, o in enumerate(self.outputs):     # a reduction that only feeds an output
+            r = o.src[0] if o.op is Op.RESHAPE and unit_reshape(o) else None
+            if r is not None and r in self.mat and r not in self.buffers and \
+                    self.consumers[r] == [o] and self.buffers.get(o) is self.buffers[("out", k)]:
+                self.buffers[r] = Buffer(self._name("v"), r.shape, r.dtype, "view",
+                                         base=self.buffers[("out", k)], view="reshape")
+                self.mat.discard(o)
+                del self.buffers[o]
+                self.absorbed.add(k)
+        for n in self.order:
+            if n not in self.mat or n in self.buffers:
+                continue
+            if n.op is Op.RESHAPE and not unit_reshape(n) and self._contiguous(n.src[0]):
+                self.buffers[n] = Buffer(self._name("v"), n.shape, n.dtype, "view",
+                                         base=self.buffers[n.src[0]], view="reshape")
+            else:
+                self.buffers[n] = self._temp(n.shape, n.dtype)
+
+    def _is_reshape_view(self, n):
+        b = self.buffers.get(n)
+        return n.op is Op.RESHAPE and b is not None and b.kind == "view" and \
+            b.base is self.buffers.get(n.src[0])
+
+    def _contiguous(self, n):
+        b = self.buffers.get(n)
+        return b is not None and b.base is None
+
+    def _task(self, n):
+        if n.op in (Op.SUM, Op.MAX):
+            x = n.src[0]
+            axes = tuple(a + x.ndim for a in n.arg[0])
+            return Task(n.op.value, n, x, self.buffers[n], x.shape, axes)
+        return Task("map", n, n, self.buffers[n], n.shape)
+
+    def _argmax_task(self, mask):
+        x = mask.src[0]
+        k = len(mask.arg)
+        if mask.arg != tuple(range(-k, 0)):
+            raise NotImplementedError("numba backend: argmax over non-trailing axes "
+                                      f"{mask.arg} (use the numpy backend)")
+        out = self._temp(x.shape[:-k], "int64", base="am")
+        self.argmax[mask] = out
+        return Task("argmax", mask, x, out, x.shape, tuple(range(x.ndim - k, x.ndim)))
+
+    def _output_copies(self):
+        """Outputs that are leaves or repeats of another output are copied into place."""
+        items = []
+        for k, o in enumerate(self.outputs):
+            out = self.buffers[("out", k)]
+            if self.buffers.get(o) is not out and k not in self.absorbed:
+                items.append(Task("map", ("out", k), o, out, o.shape))
+        return items
+
+    def _deps(self, it):
+        if isinstance(it, Gemm):
+            return {self._base(s) for s in it.node.src} - {None}
+        body = Body(_Probe(self), it.expr if it.kind == "map" and it.expr is it.node else None)
+        idx = loop_vars(it.space)
+        body.value(it.expr, idx)
+        it.reads = {n: i for n, i in body.reads.items() if n.op not in LEAVES or n in
+                    self.mat}
+        it.leaf_reads = {n for n in body.reads if n.op in LEAVES}
+        it.argmax_reads = set(body.argmax_reads)
+        return set(it.reads) | set(it.argmax_reads)
+
+    def _base(self, s):
+        base = s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s
+        return base if base.op not in LEAVES else None
+
+    # --- 3. schedule --------------------------------------------------------------------
+    def schedule(self, items):
+        producer = {it.node: it for it in items}
+        params = {v for v, _ in self.updates}
+        readers = [it for it in items if self._reads_param(it, params)]
+        for it in items:
+            it.dep_items = {producer[self._producer_node(d)] for d in it.deps
+                            if self._producer_node(d) in producer}
+            if it.node in self.update_nodes:    # new values are written after every reader
+                it.dep_items |= {r for r in readers if r is not it and
+                                 r.node not in self.update_nodes}
+        self._in_place_updates(items)
+        pending, done, steps = list(items), set(), []
+        nest, members = None, []
+        while pending:
+            if nest is not None:
+                cand = next((it for it in pending if self._joins(it, nest, members, done)), None)
+                if cand is not None:
+                    nest.tasks.append(cand)
+                    members.append(cand)
+                    pending.remove(cand)
+                    continue
+                steps.append(nest)
+                done.update(members)
+                nest, members = None, []
+            it = next(it for it in pending if it.dep_items <= done)
+            pending.remove(it)
+            if isinstance(it, Gemm):
+                it.a, it.b = (self._operand(s) for s in it.node.src)
+                steps.append(it)
+                done.add(it)
+            else:
+                nest, members = Nest(it.space, [it]), [it]
+        if nest is not None:
+            steps.append(nest)
+        return steps + self.tail
+
+    def _producer_node(self, n):
+        """The node whose task writes what ``n`` reads (a reshape view reads its source)."""
+        while self._is_reshape_view(n):
+            n = n.src[0]
+        return n
+
+    def _reads_param(self, it, params):
+        if isinstance(it, Gemm):
+            return bool(params & {s.src[0] if s.op is Op.TRANSPOSE else s for s in it.node.src})
+        return bool(params & it.leaf_reads)
+
+    def _in_place_updates(self, items):
+        """Write an update straight into its parameter when no other update reads the old
+        value and the update reads it only at the same index; otherwise compute it into a
+        temporary and copy it at the end."""
+        self.tail = []
+        for var, new in self.updates:
+            task = next((it for it in items if it.node is new and isinstance(it, Task)), None)
+            other_readers = [it for it in items if it is not task and it.node in
+                             self.update_nodes and self._reads_param(it, {var})]
+            owned = task is not None and task.kind == "map" and task.out.kind == "temp" \
+                and new not in self.outputs
+            if owned and not other_readers and self._identity_reads(task, var):
+                task.out = self.buffers[var]
+                self.buffers[new] = self.buffers[var]
+            else:
+                self.tail.append(Copy(self.buffers[var], self.buffers[new]))
+
+    def _identity_reads(self, task, var):
+        body = Body(_Probe(self), task.expr)
+        body.value(task.expr, loop_vars(task.space))
+        return all(tuple(i) == loop_vars(task.space) for i in body.reads.get(var, []))
+
+    def _joins(self, it, nest, members, done):
+        """Can ``it`` be a further stage of the open nest? Same space (or the nest's rows),
+        and what it reads from the nest's stages lies in its own row."""
+        row_level = len(nest.space) >= 2 and it.space == nest.space[:-1] if \
+            isinstance(it, Task) else False
+        if not isinstance(it, Task) or (it.space != nest.space and not row_level):
+            return False
+        if not it.dep_items <= done | set(members):
+            return False
+        outer = outer_vars(nest.space)
+        for dep in it.dep_items & set(members):
+            if dep.outer_reduction:
+                return False
+            for idx in it.reads.get(dep.node, []):
+                if tuple(idx[:len(outer)]) != outer:
+                    return False
+            if dep.kind == "argmax" and dep.node in it.argmax_reads and len(outer) == 0:
+                return False
+        return True
+
+    def _operand(self, s):
+        if s.op is Op.TRANSPOSE and s.ndim == 2:
+            base = self.buffers[s.src[0]]
+            return Buffer(f"{base.name}.T", s.shape, s.dtype, "view", base=base, view="T")
+        return self.buffers[s]
+
+    # --- 4. workspace slots -------------------------------------------------------------
+    def allocate(self, steps):
+        """Give every temporary a workspace slot, reusing slots after their last reader."""
+        last = {}
+        for k, step in enumerate(steps):
+            for b in self._step_reads(step):
+                last[b] = k
+        slots, free, slot_of = [], {}, {}
+        for k, step in enumerate(steps):
+            for b in [b for b in slot_of if last.get(b, -1) < k and b not in self._released]:
+                self._released.add(b)
+                free.setdefault(_slot_key(b), []).append(slot_of[b])
+            for b in _step_writes(step):
+                if b.kind != "temp" or b in slot_of:
+                    continue
+                s = self._in_place(step, b, slot_of, last, k)
+                if s is None:
+                    pool = free.get(_slot_key(b), [])
+                    s = pool.pop() if pool else len(slots)
+                    if s == len(slots):
+                        slots.append(_slot_key(b))
+                slot_of[b] = s
+                b.slot = s
+                if b not in last:          # written but never read: free right after
+                    last[b] = k
+        return slots
+
+    def _in_place(self, step, b, slot_of, last, k):
+        """Slot of a temp that this map may overwrite: same size, read only at the same
+        index by every task of the nest, and by no task after this one."""
+        if not isinstance(step, Nest):
+            return None
+        task = next(t for t in step.tasks if t.out is b)
+        if task.kind != "map":
+            return None
+        full = loop_vars(task.space)
+        pos = step.tasks.index(task)
+        for n in task.reads:
+            src = self.buffers.get(n)
+            if src is None or src.kind != "temp" or src not in slot_of or last.get(src) != k \
+                    or _slot_key(src) != _slot_key(b) or src in self._released:
+                continue
+            readers = [t for t in step.tasks if n in t.reads]
+            if any(tuple(i) != full for t in readers for i in t.reads[n]):
+                continue
+            if any(step.tasks.index(t) > pos for t in readers) or \
+                    any(t.out is src for t in step.tasks):
+                continue
+            self._released.add(src)
+            return slot_of[src]
+        return None
+
+    def _step_reads(self, step):
+        if isinstance(step, Gemm):
+            bufs = [step.a, step.b]
+        elif isinstance(step, Copy):
+            bufs = [step.src]
+        else:
+            bufs = [self.buffers[n] for t in step.tasks for n in t.reads]
+            bufs += [self.argmax[n] for t in step.tasks for n in t.argmax_reads]
+        out = []
+        for b in bufs:
+            while b is not None:
+                out.append(b)
+                b = b.base
+        return out
+
+    def bind_dims(self):
+        """Where each symbolic dim's size is read at run time: (input index, axis)."""
+        cons = self.spec.signature.cons
+        dims = {}
+        for i, v in enumerate(self.spec.params):
+            for axis, d in enumerate(v.shape):
+                if not isinstance(d, int):
+                    dims.setdefault(cons.find(d), (i, axis))
+        return dims
+
+
+def _ident(name):
+    out = "".join(ch if ch.isalnum() else "_" for ch in name)
+    return out if not out[0].isdigit() else "_" + out
+
+
+def _slot_key(b):
+    return (b.dtype, size_expr(b.shape))
+
+
+def _step_writes(step):
+    if isinstance(step, Gemm):
+        return [step.out]
+    if isinstance(step, Copy):
+        return [step.dst]
+    return [t.out for t in step.tasks]

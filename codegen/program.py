@@ -1,0 +1,131 @@
+"""The loop IR between the graph and the Numba source: a ``Program`` is an ordered list of
+steps over named buffers.
+
+- ``Buffer``: an array the kernel touches (an input, a constant, an output, a parameter it
+  updates, or a temporary living in a workspace slot).
+- ``Gemm``: out = a @ b through BLAS (np.dot into a preallocated buffer); operands are views.
+- ``Nest``: loops over ``space``. The outer loops run over ``space[:-1]`` (or the whole space
+  for rank <= 1); each ``Task`` is one stage inside them, with its own inner loop over the last
+  axis when it has one. Stages of one nest see the rows earlier stages wrote, so a softmax
+  (max pass, exp-sum pass, output pass) and the bias-gradient column sums share one sweep.
+- ``Task``: a map (store an expression at every point of the space), a reduction of an
+  expression over some axes of the space (into a buffer or a scalar), or an argmax.
+Expressions stay graph nodes; ``render.py`` turns them into Python at emission time.
+"""
+from dataclasses import dataclass, field
+
+from symdiff.dims import Dim
+
+
+@dataclass(eq=False)
+class Buffer:
+    name: str
+    shape: tuple
+    dtype: str
+    kind: str                      # input | const | output | param | temp | view
+    slot: int = -1                 # workspace slot of a temp
+    base: "Buffer" = None          # a view's underlying buffer
+    view: str = ""                 # how the view is made from base ("T", "reshape", "perm")
+    perm: tuple = ()
+
+
+@dataclass(eq=False)
+class Task:
+    kind: str                      # map | sum | max | argmax
+    node: object                   # the graph node it computes (the reduction's result)
+    expr: object                   # the node whose value is stored or reduced
+    out: Buffer                    # where the result goes
+    space: tuple                   # iteration space (the expression's shape)
+    axes: tuple = ()               # reduced axes (non-negative, into space)
+    reads: set = field(default_factory=set)   # nodes materialized elsewhere that it reads
+
+    @property
+    def row_reduction(self):
+        """Reduces exactly the last axis of a space of rank >= 2: done within each row."""
+        return self.kind != "map" and len(self.space) >= 2 and self.axes == (len(self.space) - 1,)
+
+    @property
+    def outer_reduction(self):
+        """Accumulates across the outer loops: its result is complete only after the nest."""
+        return self.kind != "map" and not self.row_reduction
+
+
+@dataclass(eq=False)
+class Gemm:
+    out: Buffer
+    a: Buffer
+    b: Buffer
+    node: object
+
+
+@dataclass(eq=False)
+class Nest:
+    space: tuple
+    tasks: list
+
+    @property
+    def parallel_safe(self):
+        """No task accumulates across the outer loops (except scalar totals)."""
+        return all(not t.outer_reduction for t in self.tasks)
+
+
+@dataclass(eq=False)
+class Copy:
+    """dst[...] = src, e.g. a parameter update computed into a temporary first."""
+    dst: Buffer
+    src: Buffer
+
+
+@dataclass
+class Program:
+    buffers: dict                  # node -> Buffer of every materialized value
+    inputs: list                   # input Buffers, in call order (vars, then state vars)
+    consts: list                   # constant array Buffers (passed as arguments)
+    outputs: list                  # output Buffers, in output order
+    params: list                   # Buffers of updated parameters (aliases of inputs/state)
+    slots: list                    # (dtype, symbolic size) of every workspace slot
+    steps: list                    # Gemm | Nest | Copy, in execution order
+    dims: dict                     # Dim -> (input index, axis) that binds it
+
+    def verify(self):
+        """Check invariants: every buffer a step reads is written earlier or is an input."""
+        ready = {id(b) for b in self.inputs + self.consts + self.params}
+        for step in self.steps:
+            for b in _reads(step, self.buffers):
+                root = b.base or b
+                while root.base is not None:
+                    root = root.base
+                assert id(root) in ready or root.kind in ("input", "const", "param"), \
+                    f"{root.name} read before it is written"
+            for b in _writes(step):
+                ready.add(id(b.base or b))
+                ready.add(id(b))
+        names = [b.name for b in {id(b): b for b in self.buffers.values()}.values()]
+        assert len(set(names)) == len(names), "buffer names must be unique"
+        return True
+
+
+def _reads(step, buffers):
+    if isinstance(step, Gemm):
+        return [step.a, step.b]
+    if isinstance(step, Copy):
+        return [step.src]
+    written = {id(t.out) for t in step.tasks}   # a stage may read rows an earlier one wrote
+    return [buffers[n] for t in step.tasks for n in t.reads if id(buffers[n]) not in written]
+
+
+def _writes(step):
+    if isinstance(step, (Gemm, Copy)):
+        return [step.out if isinstance(step, Gemm) else step.dst]
+    return [t.out for t in step.tasks]
+
+
+def size_expr(shape):
+    """The element count of a shape as a tuple of factors (ints and Dims)."""
+    ints, syms = 1, []
+    for d in shape:
+        if isinstance(d, Dim):
+            syms.append(d)
+        else:
+            ints *= d
+    return (ints, tuple(syms))

@@ -1,0 +1,308 @@
+"""Program -> Python/Numba source: loop nests over preallocated buffers, BLAS through np.dot.
+
+The emitted module has one ``@numba.njit`` function ``kernel(inputs..., consts...,
+outputs..., workspace...)`` that returns a status (0, or 1 when an index given to take or
+one_hot is out of range). Typed constants are module globals (a bare float literal would
+promote float32 arithmetic to float64). Math functions come from ``symdiff.codegen.jit``
+(vectorizable, see mathlib.py) unless ``math="libm"``.
+"""
+import numpy as np
+
+from symdiff.ops import Op
+
+from .expr import CAST, LIBM, MATH, Body
+from .lower import loop_vars, outer_vars
+from .program import Copy, Gemm, Nest
+
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # never nnan/ninf: NaN/inf stay IEEE
+_SUFFIX = {"float32": "f32", "float64": "f64"}
+
+
+class Context:
+    """Names for buffers, constants, dims and math functions while rendering one program."""
+
+    def __init__(self, prog, math):
+        self.prog, self.math_mode = prog, math
+        self.constants = {}       # (repr, dtype) -> global name
+        self.globals = []
+        self.imports = set()
+        self.dim_names = {root: f"d{k}" for k, root in enumerate(prog.dims)}
+        self.dim_casts = {}
+        self.stage = 0
+        self.prange = False
+
+    # Body context interface -------------------------------------------------------------
+    def is_buffer(self, n):
+        return n in self.prog.buffers and n.op is not Op.CONST or (
+            n.op is Op.CONST and n in self.prog.buffers)
+
+    def buffer_name(self, n):
+        return self.prog.buffers[n].name
+
+    def argmax_name(self, n):
+        return self.prog.argmax[n].name
+
+    def literal(self, value, dtype):
+        if dtype == "bool":
+            return "True" if value else "False"
+        if dtype == "int64":
+            return str(int(value))
+        value = float(value)
+        text = repr(value) if np.isfinite(value) else (
+            "np.nan" if np.isnan(value) else "np.inf" if value > 0 else "-np.inf")
+        key = (text, dtype)
+        if key not in self.constants:
+            name = f"K{len(self.constants)}"
+            self.constants[key] = name
+            self.globals.append(f"{name} = np.{dtype}({text})")
+        return self.constants[key]
+
+    def size(self, d):
+        if isinstance(d, int):
+            return str(d)
+        root = self.prog.cons.find(d)
+        if root in self.dim_names:
+            return self.dim_names[root]
+        return str(self.prog.cons.value[root][0])
+
+    def dim(self, d, dtype):
+        size = self.size(d)
+        if dtype == "int64":
+            return size
+        key = (size, dtype)
+        if key not in self.dim_casts:
+            self.dim_casts[key] = f"{size}_{_SUFFIX.get(dtype, dtype)}"
+        return self.dim_casts[key]
+
+    def math(self, op, dtype):
+        if self.math_mode == "libm" or dtype not in _SUFFIX:
+            code = LIBM[op]
+            return f"{CAST[dtype]}({code})" if dtype == "float32" else code
+        name = f"{MATH[op]}_{_SUFFIX[dtype]}"
+        self.imports.add(name)
+        return name + "({0})"
+
+
+class Emitter:
+    """Lines of Python with indentation."""
+
+    def __init__(self):
+        self.lines = []
+        self.depth = 1
+
+    def emit(self, line):
+        self.lines.append("    " * self.depth + line)
+
+    def block(self, header):
+        self.emit(header)
+        self.depth += 1
+
+    def end(self, n=1):
+        self.depth -= n
+
+
+def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, title=""):
+    """Python source of the kernel module for ``prog``."""
+    ctx = Context(prog, math)
+    pro, body = Emitter(), Emitter()
+    _prologue(prog, ctx, pro)
+    for k, step in enumerate(prog.steps):
+        if isinstance(step, Gemm):
+            _gemm(step, ctx, body)
+        elif isinstance(step, Copy):
+            body.emit(f"{step.dst.name}[...] = {step.src.name}" if step.dst.shape else
+                      f"{step.dst.name}[()] = {step.src.name}[()]")
+        else:
+            _nest(step, ctx, body, parallel)
+    body.emit("return 0")
+    args = ([b.name for b in prog.inputs] + [b.name for _, b in prog.consts] +
+            [b.name for b in prog.outputs] + [f"ws{k}" for k in range(len(prog.slots))])
+    flags = ("fastmath={" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}") if fastmath \
+        else "fastmath=False"
+    head = [f'"""symdiff kernel{": " + title if title else ""} (generated; edits are overwritten)"""',
+            "import numba", "import numpy as np"]
+    if ctx.imports:
+        head.append(f"from symdiff.codegen.jit import {', '.join(sorted(ctx.imports))}")
+    head += ["", *ctx.globals, "",
+             f"@numba.njit(cache=True, nogil=True, error_model='numpy', {flags}"
+             f"{', parallel=True' if ctx.prange else ''})",
+             f"def {name}({', '.join(args)}):"]
+    casts = [f"    {v} = np.{dt}({s})" for (s, dt), v in ctx.dim_casts.items()]
+    return "\n".join(head + pro.lines + casts + body.lines) + "\n"
+
+
+def _prologue(prog, ctx, out):
+    """Sizes of symbolic dims from the inputs, workspace views for temporaries."""
+    for root, (i, axis) in prog.dims.items():
+        out.emit(f"{ctx.dim_names[root]} = {prog.inputs[i].name}.shape[{axis}]")
+    seen = set()
+    for b in list(prog.buffers.values()) + list(prog.argmax.values()):
+        if id(b) in seen:
+            continue
+        seen.add(id(b))
+        shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
+        if b.kind == "temp":
+            out.emit(f"{b.name} = ws{b.slot}.reshape({shape})")
+    for b in prog.buffers.values():
+        if b.kind == "view" and b.view == "reshape":
+            shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
+            out.emit(f"{b.name} = {b.base.name}.reshape({shape})")
+
+
+def _gemm(step, ctx, out):
+    a, b, c = step.a, step.b, step.out
+    batch = len(c.shape) - 2 if len(c.shape) > 2 else 0
+    if not batch:
+        out.emit(f"np.dot({_ref(a)}, {_ref(b)}, {c.name})")
+        return
+    idx = []
+    for k in range(batch):
+        out.block(f"for g{k} in range({ctx.size(c.shape[k])}):")
+        idx.append(f"g{k}")
+
+    def sl(x):
+        extra = x.shape[:-2]
+        lead = idx[batch - len(extra):]
+        lead = ["0" if d == 1 else i for d, i in zip(extra, lead)]
+        return _ref(x) + (f"[{', '.join(lead)}]" if lead else "")
+    out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
+    out.end(batch)
+
+
+def _ref(b):
+    return b.name
+
+
+def _init(kind, dtype, ctx):
+    if kind == "sum":
+        return ctx.literal(0, dtype)
+    if dtype in ("float32", "float64"):
+        return ctx.literal(-np.inf, dtype)
+    return "False" if dtype == "bool" else str(np.iinfo(np.int64).min)
+
+
+def _combine(kind, acc, v):
+    return f"{acc} + {v}" if kind == "sum" else f"np.maximum({acc}, {v})"
+
+
+def _nest(nest, ctx, out, parallel):
+    space = nest.space
+    outer = outer_vars(space)
+    totals = {}
+    for t in nest.tasks:                    # accumulators that span the whole nest
+        if t.kind in ("sum", "max") and t.outer_reduction:
+            if len(t.axes) == len(t.space):
+                totals[t] = f"acc_{t.out.name}"
+                out.emit(f"{totals[t]} = {_init(t.kind, t.out.dtype, ctx)}")
+            else:
+                out.emit(f"{t.out.name}[...] = {_init(t.kind, t.out.dtype, ctx)}")
+        elif t.kind == "argmax" and t.outer_reduction:
+            raise NotImplementedError("numba backend: argmax_mask over non-trailing axes")
+    loops = 0
+    for k, v in enumerate(outer):
+        rng = "numba.prange" if parallel and k == 0 and nest.parallel_safe else "range"
+        ctx.prange = ctx.prange or rng != "range"
+        out.block(f"for {v} in {rng}({ctx.size(space[k])}):")
+        loops += 1
+    for group in _stage_groups(nest):
+        _group(group, ctx, out, space, totals)
+    out.end(loops)
+    for t, acc in totals.items():
+        out.emit(f"{t.out.name}[{', '.join(['0'] * len(t.out.shape)) or '()'}] = {acc}")
+
+
+def _stage_groups(nest):
+    """Consecutive tasks that can share one inner loop: a task joins when it reads what the
+    group wrote only at the same point, and no reduction or argmax of the group."""
+    groups = []
+    full = loop_vars(nest.space)
+    for t in nest.tasks:
+        inner = len(t.space) == len(nest.space) and len(nest.space) >= 2
+        g = groups[-1] if groups else None
+        if g is not None and g[0] == inner and _fits(t, g[1], full, inner):
+            g[1].append(t)
+        else:
+            groups.append((inner, [t]))
+    return [ts for _, ts in groups]
+
+
+def _fits(t, group, full, inner):
+    if not inner:
+        return all(d.node not in t.reads for d in group)
+    for d in group:
+        if d.kind != "map" and (d.node in t.reads or d.node in t.argmax_reads):
+            return False
+        if any(tuple(i) != full for i in t.reads.get(d.node, [])):
+            return False
+    return True
+
+
+def _group(tasks, ctx, out, space, totals):
+    t0 = tasks[0]
+    full = loop_vars(t0.space)
+    has_inner = len(t0.space) == len(space) and len(space) >= 2
+    accs = {}
+    for t in tasks:
+        if t.kind == "argmax":
+            accs[t] = (f"best_{t.out.name}", f"bi_{t.out.name}")
+            out.emit(f"{accs[t][0]} = {_init('max', t.expr.dtype, ctx)}")
+            out.emit(f"{accs[t][1]} = 0")
+        elif t.kind != "map" and t not in totals and has_inner and len(space) - 1 in t.axes:
+            accs[t] = f"acc_{t.out.name}"
+            out.emit(f"{accs[t]} = {_init(t.kind, t.out.dtype, ctx)}")
+    if has_inner:
+        out.block(f"for {full[-1]} in range({ctx.size(space[-1])}):")
+    for k, t in enumerate(tasks):
+        ctx.stage += 1          # SSA names unique per stage, deterministic (the cache key)
+        body = Body(ctx, t.expr if t.kind == "map" and t.expr is t.node else None,
+                    prefix=f"s{ctx.stage}_")
+        value = body.value(t.expr, full)
+        for line in body.lines:
+            out.emit(line)
+        _store(t, value, full, totals, accs, out)
+    if has_inner:
+        out.end()
+    for t, acc in accs.items():
+        target = _out_index(t, full)
+        if t.kind == "argmax":
+            out.emit(f"{t.out.name}[{', '.join(full[:-1]) or '()'}] = {acc[1]}")
+        elif t.outer_reduction:
+            out.emit(f"{t.out.name}[{target}] = "
+                     f"{_combine(t.kind, f'{t.out.name}[{target}]', acc)}")
+        else:
+            out.emit(f"{t.out.name}[{target}] = {acc}")
+
+
+def _store(t, value, full, totals, accs, out):
+    if t.kind != "map" and t.kind != "argmax" and t.expr.dtype != t.out.dtype:
+        value = f"{CAST[t.out.dtype]}({value})"
+    target = _out_index(t, full)
+    if t.kind == "map":
+        out.emit(f"{t.out.name}[{target}] = {value}")
+    elif t.kind == "argmax":
+        best, bi = accs[t]
+        j = full[-1]
+        # the first maximum, a NaN counting as the maximum (numpy.argmax)
+        out.block(f"if {j} == 0 or {value} > {best} or ({value} != {value} and "
+                  f"{best} == {best}):")
+        out.emit(f"{best} = {value}")
+        out.emit(f"{bi} = {j}")
+        out.end()
+    elif t in totals:
+        out.emit(f"{totals[t]} = {_combine(t.kind, totals[t], value)}")
+    elif t in accs:
+        out.emit(f"{accs[t]} = {_combine(t.kind, accs[t], value)}")
+    else:
+        out.emit(f"{t.out.name}[{target}] = "
+                 f"{_combine(t.kind, f'{t.out.name}[{target}]', value)}")
+
+
+def _out_index(t, full):
+    """Index of the task's output element for the current loop point."""
+    if t.kind == "map":
+        idx = list(full)
+    else:
+        keep = len(t.out.shape) == len(t.space)
+        idx = [("0" if keep else None) if a in t.axes else v for a, v in enumerate(full)]
+        idx = [i for i in idx if i is not None]
+    return ", ".join(idx) if idx else "()"
