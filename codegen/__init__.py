@@ -27,6 +27,7 @@ def compile_spec(spec, math="fast", parallel=False, fastmath=True):
     arg_types = ([(b.dtype, len(b.shape)) for b in program.inputs] +
                  [(b.dtype, len(b.shape)) for _, b in program.consts] +
                  [(b.dtype, len(b.shape)) for b in program.outputs] +
-                 [(dtype, 1) for dtype, _ in program.slots])
+                 [(dtype, 1) for dtype, _ in program.slots] +
+                 [(dtype, 1) for _, dtype, _ in program.scratch])
     fn, key = jit.load(source, arg_types)
     return Kernel(spec, program, fn, source, key, options)

@@ -283,6 +283,7 @@ def _import(folder, key, source, name):
 def _compile(fn, sig):
     """Compile (or load from Numba's cache) the one signature; count which it was."""
     fn.compile(sig)                            # numba recompiles when its cache is unusable
+    fn.disable_compile()                       # other argument types: TypeError, not a compile
     hits = sum(fn.stats.cache_hits.values())
     STATS["loaded" if hits else "compiled"] += 1
 

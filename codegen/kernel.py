@@ -1,11 +1,15 @@
 """The compiled callable: argument checks, output and workspace buffers, in-place updates.
 
-Same interface and checks as the NumPy backend (``symdiff.function.Function``). Arguments
-are checked in Python before the kernel runs (count, dtype, shapes, symbolic dims, index
-ranges inside the kernel), so wrong input raises an ArgumentError and never reaches compiled
-code. Workspace buffers are allocated once per set of dim sizes (per thread): a training
-loop that passes ``out=`` allocates nothing per step.
+Same interface and errors as the NumPy backend (``symdiff.function.Function``). A call first
+tries the fast path: arrays go straight to the kernel, which accepts only its own dtypes and
+C layout (anything else raises TypeError in Numba's dispatcher) and checks every shape and
+symbolic dim itself (status 2). Whatever the fast path refuses goes through the slow path,
+which converts what it safely can (lists, int32 labels, non-contiguous arrays) and raises the
+NumPy backend's ArgumentError otherwise, so wrong input never crashes compiled code.
+Workspace buffers are allocated once per set of dim sizes (per thread), and output arrays the
+caller has dropped are reused: a training loop allocates nothing per step.
 """
+import sys
 import threading
 
 import numpy as np
@@ -24,10 +28,19 @@ class Kernel:
     def __init__(self, spec, program, fn, source, key, options):
         self.spec, self.program, self._fn = spec, program, fn
         self.source, self.key, self.options = source, key, options
-        self._consts = [np.ascontiguousarray(n.arg.value) for n, _ in program.consts]
+        # writable copies: the kernel signature takes ordinary (not read-only) arrays
+        self._consts = [np.array(n.arg.value, order="C") for n, _ in program.consts]
         self._local = threading.local()
         self._out_specs = [(b.shape, b.dtype) for b in program.outputs]
         self._last_sizes = None
+        self._dim_roots = list(program.dims)
+        self._dim_src = [program.dims[r] for r in self._dim_roots]
+        self._n_inputs = len(spec.inputs)
+        self._state = [spec.state[v] for v in spec.state_vars]
+        flat = spec.structure
+        self._single = not isinstance(flat, (list, tuple, dict))
+        self._flat = isinstance(flat, list) and len(flat) == len(spec.outputs) and all(
+            not isinstance(o, (list, tuple, dict)) for o in flat)
 
     @property
     def state(self):
@@ -39,27 +52,67 @@ class Kernel:
                f"{len(self._out_specs)} outputs>"
 
     def __call__(self, *args, out=None):
+        """Fast path: the arrays go straight to the kernel, which checks every shape (status
+        2) and accepts only its dtypes and C layout (TypeError); anything else takes the slow
+        path, which converts what it can and raises the numpy backend's errors otherwise."""
+        try:
+            key = tuple([args[i].shape[a] for i, a in self._dim_src])
+            plan = self._local.plans[key]
+        except (AttributeError, IndexError, KeyError, TypeError):
+            return self._slow_call(args, out)
+        if len(args) != self._n_inputs:
+            return self._slow_call(args, out)
+        if out is None:
+            outs = plan.outputs()
+        else:
+            outs = [out] if isinstance(out, np.ndarray) else list(out)
+            if any(np.may_share_memory(o, a) for o in outs for a in args):
+                return self._slow_call(args, out)
+        try:
+            status = self._fn(*args, *self._state, *self._consts, *outs, *plan.arrays)
+        except TypeError:
+            return self._slow_call(args, out)
+        if status:
+            return self._slow_call(args, out)
+        return self._wrap(outs)
+
+    def _slow_call(self, args, out):
         spec = self.spec
-        arrays, sizes = spec.signature.bind(list(args) + [spec.state[v] for v in
-                                                          spec.state_vars])
+        self._last_args = args
+        arrays, sizes = spec.signature.bind(list(args) + self._state)
         for var, _ in spec.updates:
             target = spec.update_target(var, args, arrays)
             if not target.flags.c_contiguous:
                 raise ArgumentError(f"`{var.name}` is updated in place, so it must be a "
                                     f"C-contiguous array")
         arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
-        outs = self._outputs(sizes, out)
-        status = self._fn(*arrays, *self._consts, *outs, *self._workspace(sizes))
-        if status:
+        plan = self._plan(sizes)
+        outs = plan.outputs() if out is None else self._check_out(sizes, out)
+        status = self._fn(*arrays, *self._consts, *outs, *plan.arrays)
+        if status == 1:
             raise ArgumentError("an index given to take/one_hot (e.g. a class label) is out "
                                 "of range for the class axis")
-        self._last_sizes = sizes
-        return unflatten(spec.structure, outs)
+        if status:
+            raise RuntimeError(f"symdiff kernel {self.key}: unexpected status {status}")
+        return self._wrap(outs)
 
-    def _outputs(self, sizes, out):
+    def _wrap(self, outs):
+        return outs[0] if self._single else list(outs) if self._flat else \
+            unflatten(self.spec.structure, outs)
+
+    def _plan(self, sizes):
+        """Workspace, fallbacks and output shapes for one set of dim sizes (per thread)."""
+        key = tuple(sizes[d] for d in self._dim_roots)
+        plans = self._local.__dict__.setdefault("plans", {})
+        if key not in plans:
+            if len(plans) > 8:             # many batch sizes: keep the memory bounded
+                plans.clear()
+            plans[key] = _Plan(self.program, sizes, self._out_specs)
+        self._last_sizes = sizes
+        return plans[key]
+
+    def _check_out(self, sizes, out):
         shapes = [(sizes.shape(s), d) for s, d in self._out_specs]
-        if out is None:
-            return [np.empty(s, d) for s, d in shapes]
         outs = [out] if isinstance(out, np.ndarray) else list(out)
         if len(outs) != len(shapes):
             raise ArgumentError(f"out= has {len(outs)} arrays, the function has {len(shapes)} "
@@ -70,28 +123,29 @@ class Kernel:
                 got = (o.shape, o.dtype) if isinstance(o, np.ndarray) else type(o).__name__
                 raise ArgumentError(f"out[{i}] must be a writable C-contiguous {d} array of "
                                     f"shape {s}, got {got}")
+            for j, a in enumerate(self._last_args):
+                if isinstance(a, np.ndarray) and np.may_share_memory(o, a):
+                    raise ArgumentError(f"out[{i}] overlaps {self.spec.signature.where(j)}: "
+                                        f"outputs are written while inputs are read")
         return outs
 
-    def _workspace(self, sizes):
-        key = tuple(_count(size, sizes) for _, size in self.program.slots)
-        cache = getattr(self._local, "ws", None)
-        if cache is None or cache[0] != key:
-            bufs = [np.empty(n, dtype) for n, (dtype, _) in zip(key, self.program.slots)]
-            self._local.ws = cache = (key, bufs)
-        return cache[1]
-
     def peak_bytes(self, **dims):
-        """Bytes of intermediate buffers (the workspace) for the given named dim sizes, or for
-        the last call's sizes when none are given."""
+        """Bytes of intermediate buffers for the given named dim sizes (or the last call's):
+        the workspace slots, and scratch temporaries that do not fit in their output."""
         if dims:
-            def size(d):
-                return dims[d.name]
-            return sum(np.dtype(dt).itemsize * _count(sz, None, size)
-                       for dt, sz in self.program.slots)
-        if self._last_sizes is None:
+            def count(sz):
+                return _count(sz, None, lambda d: dims[d.name])
+        elif self._last_sizes is not None:
+            def count(sz):
+                return _count(sz, self._last_sizes)
+        else:
             return None
-        return sum(np.dtype(dt).itemsize * _count(sz, self._last_sizes)
-                   for dt, sz in self.program.slots)
+        total = sum(np.dtype(dt).itemsize * count(sz) for dt, sz in self.program.slots)
+        for k, dt, sz in self.program.scratch:
+            shape, _ = self._out_specs[k]
+            if count(size_expr(shape)) < count(sz):
+                total += np.dtype(dt).itemsize * count(sz)
+        return total
 
     @property
     def stats(self):
@@ -104,6 +158,32 @@ class Kernel:
                 "fused_tasks": sum(len(n.tasks) for n in nests),
                 "workspace_slots": len(self.program.slots),
                 "peak_intermediate_bytes": self.peak_bytes()}
+
+
+class _Plan:
+    """Per set of dim sizes: workspace slots, scratch fallbacks, and output arrays reused
+    across calls once the caller has dropped them (a large fresh array page-faults on its
+    first write every call)."""
+
+    def __init__(self, program, sizes, out_specs):
+        slots = [np.empty(_count(sz, sizes), dt) for dt, sz in program.slots]
+        fallbacks = [np.empty(_count(sz, sizes), dt) for _, dt, sz in program.scratch]
+        self.arrays = slots + fallbacks
+        self.shapes = [(sizes.shape(s), d) for s, d in out_specs]
+        self.last = None
+
+    def outputs(self):
+        last = self.last
+        outs = []
+        for i, (s, d) in enumerate(self.shapes):
+            # unused: referenced by `last` and getrefcount's argument only (a caller's
+            # variable, list or view of the array adds one)
+            if last is not None and sys.getrefcount(last[i]) <= 2:
+                outs.append(last[i])
+            else:
+                outs.append(np.empty(s, d))
+        self.last = outs
+        return list(outs)
 
 
 def _count(size, sizes, lookup=None):

@@ -105,6 +105,7 @@ class Lowering:
                        self.bind_dims())
         prog.argmax = self.argmax
         prog.cons = self.spec.signature.cons
+        prog.scratch = self.scratch
         return prog
 
     # --- 1. materialization ------------------------------------------------------------
@@ -306,7 +307,10 @@ class Lowering:
                 steps.append(nest)
                 done.update(members)
                 nest, members = None, []
-            it = next(it for it in pending if it.dep_items <= done)
+            ready = [it for it in pending if it.dep_items <= done]
+            # a ready matmul goes first: the weight gradients then release activations before
+            # the next nest, which can overwrite them in place
+            it = next((r for r in ready if isinstance(r, Gemm)), ready[0])
             pending.remove(it)
             if isinstance(it, Gemm):
                 it.a, it.b = (self._operand(s) for s in it.node.src)
@@ -377,36 +381,79 @@ class Lowering:
             return Buffer(f"{base.name}.T", s.shape, s.dtype, "view", base=base, view="T")
         return self.buffers[s]
 
-    # --- 4. workspace slots -------------------------------------------------------------
+    # --- 4. workspace slots ------------------------------------------------------------
     def allocate(self, steps):
-        """Give every temporary a workspace slot, reusing slots after their last reader."""
-        last = {}
+        """Give every temporary a place: an output buffer not yet written (free scratch), the
+        slot of an operand it overwrites in place, a slot freed by liveness, or a new slot."""
+        first, last = {}, {}
         for k, step in enumerate(steps):
+            for b in _step_writes(step):
+                first.setdefault(b, k)
             for b in self._step_reads(step):
                 last[b] = k
-        slots, free, slot_of = [], {}, {}
+        out_first = {}                       # output buffer -> first step writing it
+        for b, k in first.items():
+            root = b
+            while root.base is not None:
+                root = root.base
+            if root.kind == "output":
+                out_first[root] = min(k, out_first.get(root, k))
+        self._scratch = {o: [] for o in out_first}      # output -> occupied (start, end)
+        slots, free, where = [], {}, {}
         for k, step in enumerate(steps):
-            for b in [b for b in slot_of if last.get(b, -1) < k and b not in self._released]:
+            for b in [b for b in where if last.get(b, first[b]) < k and b not in self._released]:
                 self._released.add(b)
-                free.setdefault(_slot_key(b), []).append(slot_of[b])
+                if where[b][0] == "slot":
+                    free.setdefault(_slot_key(b), []).append(where[b][1])
             for b in _step_writes(step):
-                if b.kind != "temp" or b in slot_of:
+                if b.kind != "temp" or b in where:
                     continue
-                s = self._in_place(step, b, slot_of, last, k)
-                if s is None:
-                    pool = free.get(_slot_key(b), [])
-                    s = pool.pop() if pool else len(slots)
-                    if s == len(slots):
-                        slots.append(_slot_key(b))
-                slot_of[b] = s
-                b.slot = s
-                if b not in last:          # written but never read: free right after
-                    last[b] = k
+                end = last.get(b, k)
+                pool = free.get(_slot_key(b), [])
+                loc = self._in_place(step, b, where, last, k, end, out_first) or \
+                    (("slot", pool.pop()) if pool else None) or \
+                    self._borrow_output(b, k, end, out_first)
+                if loc is None:                 # only now does the workspace grow
+                    loc = ("slot", len(slots))
+                    slots.append(_slot_key(b))
+                where[b] = loc
+        self._place(where)
         return slots
 
-    def _in_place(self, step, b, slot_of, last, k):
-        """Slot of a temp that this map may overwrite: same size, read only at the same
-        index by every task of the nest, and by no task after this one."""
+    def _borrow_output(self, b, start, end, out_first):
+        """An output written only after ``b`` is dead and free meanwhile: ``b`` becomes a
+        kernel argument that the caller fills with that output's memory when it is large
+        enough at run time (sizes may be symbolic), or with workspace memory otherwise."""
+        # the largest outputs first (weight gradients: usually larger than an activation)
+        for o, busy in sorted(self._scratch.items(), key=lambda ob: -size_expr(ob[0].shape)[0]):
+            if o.dtype != b.dtype or out_first[o] <= end or o.kind != "output":
+                continue
+            if any(s <= end and start <= e for s, e in busy):
+                continue
+            busy.append((start, end))
+            return ("out", o)
+        return None
+
+    def _place(self, where):
+        """Name temporaries by place: one array variable per (place, shape), so an in-place
+        map reads and writes through the same pointer, which LLVM vectorizes (two views of
+        the same memory fail its runtime alias check and run scalar, ~12x slower)."""
+        names, self.scratch = {}, []
+        outputs = [self.buffers[("out", k)] for k in range(len(self.outputs))]
+        for b, (kind, at) in where.items():
+            if kind == "slot":
+                b.slot = at
+                b.name = names.setdefault((kind, at, b.shape), f"w{at}_{len(names)}")
+                continue
+            key = (kind, at.name, b.shape)
+            if key not in names:
+                names[key] = f"sc{len(self.scratch)}"
+                self.scratch.append((outputs.index(at), b.dtype, size_expr(b.shape)))
+            b.kind, b.slot, b.name = "scratch", len(self.scratch) - 1, names[key]
+
+    def _in_place(self, step, b, where, last, k, end, out_first):
+        """Place of an operand this map may overwrite: same size, read only at the same index
+        by every task of the nest, and by no task after this one."""
         if not isinstance(step, Nest):
             return None
         task = next(t for t in step.tasks if t.out is b)
@@ -416,7 +463,7 @@ class Lowering:
         pos = step.tasks.index(task)
         for n in task.reads:
             src = self.buffers.get(n)
-            if src is None or src.kind != "temp" or src not in slot_of or last.get(src) != k \
+            if src is None or src.kind != "temp" or src not in where or last.get(src) != k \
                     or _slot_key(src) != _slot_key(b) or src in self._released:
                 continue
             readers = [t for t in step.tasks if n in t.reads]
@@ -425,8 +472,13 @@ class Lowering:
             if any(step.tasks.index(t) > pos for t in readers) or \
                     any(t.out is src for t in step.tasks):
                 continue
+            kind, at = where[src]
+            if kind == "out":
+                if out_first[at] <= end or src.shape != b.shape:
+                    continue
+                self._scratch[at].append((k, end))
             self._released.add(src)
-            return slot_of[src]
+            return where[src]
         return None
 
     def _step_reads(self, step):
@@ -462,6 +514,12 @@ def _ident(name):
 
 def _slot_key(b):
     return (b.dtype, size_expr(b.shape))
+
+
+def _fits_in(shape, container):
+    """Does an array of ``shape`` fit in one of ``container`` (sizes compared symbolically)?"""
+    (ni, ns), (ci, cs) = size_expr(shape), size_expr(container)
+    return sorted(map(id, ns)) == sorted(map(id, cs)) and ni <= ci if ns or cs else ni <= ci
 
 
 def _step_writes(step):

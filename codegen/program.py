@@ -100,8 +100,11 @@ class Program:
             for b in _writes(step):
                 ready.add(id(b.base or b))
                 ready.add(id(b))
-        names = [b.name for b in {id(b): b for b in self.buffers.values()}.values()]
-        assert len(set(names)) == len(names), "buffer names must be unique"
+        seen = {}
+        for b in {id(b): b for b in self.buffers.values()}.values():
+            key = (b.slot, b.shape) if b.kind == "temp" else (id(b.base), b.shape) \
+                if b.kind == "scratch" else id(b)
+            assert seen.setdefault(b.name, key) == key, f"buffer name {b.name} reused"
         return True
 
 

@@ -116,7 +116,8 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
             _nest(step, ctx, body, parallel)
     body.emit("return 0")
     args = ([b.name for b in prog.inputs] + [b.name for _, b in prog.consts] +
-            [b.name for b in prog.outputs] + [f"ws{k}" for k in range(len(prog.slots))])
+            [b.name for b in prog.outputs] + [f"ws{k}" for k in range(len(prog.slots))] +
+            [f"fb{k}" for k in range(len(prog.scratch))])
     flags = ("fastmath={" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}") if fastmath \
         else "fastmath=False"
     head = [f'"""symdiff kernel{": " + title if title else ""} (generated; edits are overwritten)"""',
@@ -132,29 +133,49 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
 
 
 def _prologue(prog, ctx, out):
-    """Sizes of symbolic dims from the inputs, workspace views for temporaries."""
+    """Sizes of symbolic dims from the inputs, shape checks, workspace views."""
     for root, (i, axis) in prog.dims.items():
         out.emit(f"{ctx.dim_names[root]} = {prog.inputs[i].name}.shape[{axis}]")
+    _shape_checks(prog, ctx, out)
     seen = set()
     for b in list(prog.buffers.values()) + list(prog.argmax.values()):
-        if id(b) in seen:
+        if b.name in seen:
             continue
-        seen.add(id(b))
+        seen.add(b.name)
         shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
         if b.kind == "temp":
             out.emit(f"{b.name} = ws{b.slot}.reshape({shape})")
+        elif b.kind == "scratch":         # an output's memory, free until the output is written
+            k, _, _ = prog.scratch[b.slot]
+            n = " * ".join(ctx.size(d) for d in b.shape) or "1"
+            o = prog.outputs[k].name
+            out.emit(f"{b.name} = ({o}.ravel()[:{n}] if {o}.size >= {n} else fb{b.slot})"
+                     f".reshape({shape})")
     for b in prog.buffers.values():
         if b.kind == "view" and b.view == "reshape":
             shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
             out.emit(f"{b.name} = {b.base.name}.reshape({shape})")
 
 
+def _shape_checks(prog, ctx, out):
+    """Status 2 when an argument's shape does not fit: the caller then reports which
+    (dtype and layout mismatches never get here: the kernel accepts only its signature)."""
+    sources = set(prog.dims.values())
+    conds = []
+    for i, b in enumerate(prog.inputs + prog.outputs):
+        for axis, d in enumerate(b.shape):
+            if (i, axis) not in sources or i >= len(prog.inputs):
+                conds.append(f"{b.name}.shape[{axis}] != {ctx.size(d)}")
+    for k in range(0, len(conds), 4):
+        out.emit(f"if {' or '.join(conds[k:k + 4])}: return 2")
+
+
+SMALL_GEMM = 4096      # multiply-adds below which loops beat a BLAS call (~0.3 us each)
+
+
 def _gemm(step, ctx, out):
     a, b, c = step.a, step.b, step.out
     batch = len(c.shape) - 2 if len(c.shape) > 2 else 0
-    if not batch:
-        out.emit(f"np.dot({_ref(a)}, {_ref(b)}, {c.name})")
-        return
     idx = []
     for k in range(batch):
         out.block(f"for g{k} in range({ctx.size(c.shape[k])}):")
@@ -162,15 +183,52 @@ def _gemm(step, ctx, out):
 
     def sl(x):
         extra = x.shape[:-2]
-        lead = idx[batch - len(extra):]
-        lead = ["0" if d == 1 else i for d, i in zip(extra, lead)]
+        lead = ["0" if d == 1 else i for d, i in zip(extra, idx[batch - len(extra):])]
         return _ref(x) + (f"[{', '.join(lead)}]" if lead else "")
-    out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
+    m = ctx.size(a.shape[-2]) if len(a.shape) >= 2 else "1"
+    kk = ctx.size(a.shape[-1])
+    n = ctx.size(b.shape[-1]) if len(b.shape) >= 2 else "1"
+    flops = f"{m} * {n} * {kk}"
+    static = all(x.isdigit() for x in (m, n, kk))
+    if static and eval(flops) > SMALL_GEMM:
+        out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
+    elif static:
+        _loop_gemm(step, sl, ctx, out)
+    else:
+        out.block(f"if {flops} <= {SMALL_GEMM}:")
+        _loop_gemm(step, sl, ctx, out)
+        out.end()
+        out.block("else:")
+        out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
+        out.end()
     out.end(batch)
 
 
+def _loop_gemm(step, sl, ctx, out):
+    """c = a @ b as loops (numpy.matmul's vector cases included)."""
+    a, b, c = step.a, step.b, step.out
+    A, B, C = sl(a), sl(b), sl(c)
+    rows = len(a.shape) >= 2
+    cols = len(b.shape) >= 2
+    acc = f"acc_{C.replace('[', '_').replace(']', '').replace(', ', '_').replace('.', '_')}"
+    if rows:
+        out.block(f"for gi in range({ctx.size(a.shape[-2])}):")
+    if cols:
+        out.block(f"for gj in range({ctx.size(b.shape[-1])}):")
+    out.emit(f"{acc} = {ctx.literal(0, c.dtype)}")
+    out.block(f"for gk in range({ctx.size(a.shape[-1])}):")
+    ai = f"{A}[gi, gk]" if rows else f"{A}[gk]"
+    bi = f"{B}[gk, gj]" if cols else f"{B}[gk]"
+    out.emit(f"{acc} += {ai} * {bi}")
+    out.end()
+    ci = ", ".join(i for i, f in (("gi", rows), ("gj", cols)) if f) or "()"
+    out.emit(f"{C}[{ci}] = {acc}")
+    out.end(int(rows) + int(cols))
+
+
 def _ref(b):
-    return b.name
+    """A matmul operand: a buffer or a transposed view of one (an F-contiguous view)."""
+    return f"{b.base.name}.T" if b.view == "T" else b.name
 
 
 def _init(kind, dtype, ctx):

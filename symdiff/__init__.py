@@ -10,7 +10,11 @@ and compile it to a fused Numba kernel.
 >>> sd.evaluate(g, {x: np.eye(3), w: np.zeros(3)}).tolist()
 [-0.6666666666666666, -0.6666666666666666, -0.6666666666666666]
 """
-from . import dtypes
+from ._blas import tune_openblas
+
+tune_openblas()     # before SciPy's OpenBLAS loads (scipy.special below): see _blas.py
+
+from . import dtypes  # noqa: E402
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .dot import render, to_dot
 from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid, log_softmax,

@@ -254,17 +254,19 @@ def flatten(structure):
 
 def unflatten(structure, values):
     """Rebuild ``structure`` with its nodes replaced, in order, by ``values``."""
-    it = iter(values)
+    return _rebuild(structure, iter(values))
 
-    def build(s):
-        if isinstance(s, Node):
-            return next(it)
-        if isinstance(s, dict):
-            return {k: build(v) for k, v in s.items()}
-        if isinstance(s, (list, tuple)):
-            return type(s)(build(v) for v in s)
-        return s
-    return build(structure)
+
+def _rebuild(s, it):
+    # a plain recursive function, not a closure: a self-referencing closure is a reference
+    # cycle that would keep ``values`` (e.g. a kernel's output arrays) alive until gc runs
+    if isinstance(s, Node):
+        return next(it)
+    if isinstance(s, dict):
+        return {k: _rebuild(v, it) for k, v in s.items()}
+    if isinstance(s, (list, tuple)):
+        return type(s)(_rebuild(v, it) for v in s)
+    return s
 
 
 def is_float_node(n):

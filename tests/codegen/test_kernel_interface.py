@@ -193,3 +193,43 @@ def test_a_corrupted_cache_entry_is_rebuilt(tmp_path):
     assert again["stats"]["compiled"] == 1
     ok = _child(str(tmp_path))
     assert ok["stats"]["loaded"] == 1
+
+
+def test_results_the_caller_keeps_are_never_overwritten(mlp):
+    f, ref, args, _ = mlp
+    first = f(*args)
+    kept, view = first[1], first[2][:2]
+    snapshot = [np.array(a) for a in first]
+    del first
+    other = [args[0] * 2, args[1], args[2] * 0.5, args[3]]
+    second = f(*other)
+    np.testing.assert_array_equal(kept, snapshot[1])       # held directly
+    np.testing.assert_array_equal(view, snapshot[2][:2])   # held through a view
+    for a, b in zip(second, ref(*other)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert second[1] is not kept
+
+
+def test_out_buffers_overlapping_inputs_are_refused(mlp):
+    f, _, args, _ = mlp
+    W = args[2].copy()
+    with pytest.raises(sd.ArgumentError, match=r"out\[1\] overlaps argument 'W'"):
+        f(args[0], args[1], W, args[3], out=[np.empty(()), W, np.empty(3)])
+
+
+def test_python_numbers_and_int32_labels_take_the_converting_path(mlp):
+    f, ref, args, _ = mlp
+    got = f(args[0].tolist(), args[1].astype(np.int32), args[2], args[3].tolist())
+    for a, b in zip(got, ref(*args)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_well_formed_calls_take_the_fast_path(mlp, monkeypatch):
+    f, ref, args, _ = mlp
+    f(*args)                                   # the first call builds the per-size plan
+    slow = []
+    monkeypatch.setattr(f, "_slow_call", lambda *a: slow.append(a))
+    got = f(*args)
+    assert not slow
+    for a, b in zip(got, ref(*args)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
