@@ -12,7 +12,7 @@ def compile_spec(spec, math="fast", parallel=False, fastmath=True):
     from .kernel import Kernel
     from .lower import lower
     from .prepare import prepare
-    from .render import render
+    from .render import arena_dtypes, render
     from . import jit
 
     if math not in ("fast", "libm"):
@@ -27,7 +27,6 @@ def compile_spec(spec, math="fast", parallel=False, fastmath=True):
     arg_types = ([(b.dtype, len(b.shape)) for b in program.inputs] +
                  [(b.dtype, len(b.shape)) for _, b in program.consts] +
                  [(b.dtype, len(b.shape)) for b in program.outputs] +
-                 [(dtype, 1) for dtype, _ in program.slots] +
-                 [(dtype, 1) for _, dtype, _ in program.scratch])
+                 [(dtype, 1) for dtype in arena_dtypes(program)] + [("int64", 1)])
     fn, key = jit.load(source, arg_types)
     return Kernel(spec, program, fn, source, key, options)

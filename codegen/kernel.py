@@ -130,22 +130,17 @@ class Kernel:
         return outs
 
     def peak_bytes(self, **dims):
-        """Bytes of intermediate buffers for the given named dim sizes (or the last call's):
-        the workspace slots, and scratch temporaries that do not fit in their output."""
+        """Bytes of the workspace (every intermediate buffer) for the given named dim sizes,
+        or for the last call's sizes when none are given."""
         if dims:
-            def count(sz):
-                return _count(sz, None, lambda d: dims[d.name])
+            sizes = _Named(self.program, dims)
         elif self._last_sizes is not None:
-            def count(sz):
-                return _count(sz, self._last_sizes)
+            sizes = self._last_sizes
         else:
             return None
-        total = sum(np.dtype(dt).itemsize * count(sz) for dt, sz in self.program.slots)
-        for k, dt, sz in self.program.scratch:
-            shape, _ = self._out_specs[k]
-            if count(size_expr(shape)) < count(sz):
-                total += np.dtype(dt).itemsize * count(sz)
-        return total
+        shapes = [(sizes.shape(s), d) for s, d in self._out_specs]
+        total, _ = arena_layout(self.program, sizes, shapes)
+        return sum(np.dtype(dt).itemsize * n for dt, n in total.items())
 
     @property
     def stats(self):
@@ -160,30 +155,59 @@ class Kernel:
                 "peak_intermediate_bytes": self.peak_bytes()}
 
 
+class _Named:
+    """Dim sizes given by name (``peak_bytes(batch=128)``)."""
+
+    def __init__(self, program, dims):
+        self.dims = dims
+
+    def __getitem__(self, d):
+        return d if isinstance(d, int) else self.dims[d.name]
+
+    def shape(self, shape):
+        return tuple(self[d] for d in shape)
+
+
 class _Plan:
     """Per set of dim sizes: workspace slots, scratch fallbacks, and output arrays reused
     across calls once the caller has dropped them (a large fresh array page-faults on its
     first write every call)."""
 
     def __init__(self, program, sizes, out_specs):
-        slots = [np.empty(_count(sz, sizes), dt) for dt, sz in program.slots]
-        fallbacks = [np.empty(_count(sz, sizes), dt) for _, dt, sz in program.scratch]
-        self.arrays = slots + fallbacks
+        from .render import arena_dtypes
         self.shapes = [(sizes.shape(s), d) for s, d in out_specs]
-        self.last = None
+        total, offsets = arena_layout(program, sizes, self.shapes)
+        self.arrays = [np.empty(total[dt], dt) for dt in arena_dtypes(program)] + [offsets]
+        self.last = [np.empty(s, d) for s, d in self.shapes]
 
     def outputs(self):
+        # an array is unused when only `last` and getrefcount's argument refer to it (a
+        # caller's variable, list or view of it adds one); a used one is replaced
         last = self.last
-        outs = []
-        for i, (s, d) in enumerate(self.shapes):
-            # unused: referenced by `last` and getrefcount's argument only (a caller's
-            # variable, list or view of the array adds one)
-            if last is not None and sys.getrefcount(last[i]) <= 2:
-                outs.append(last[i])
-            else:
-                outs.append(np.empty(s, d))
-        self.last = outs
-        return list(outs)
+        for i in range(len(last)):
+            if sys.getrefcount(last[i]) > 2:
+                s, d = self.shapes[i]
+                last[i] = np.empty(s, d)
+        return list(last)
+
+
+def arena_layout(program, sizes, out_shapes):
+    """Elements of each dtype's arena and the offset of every slot then every scratch
+    fallback in it; a fallback whose output is large enough at these sizes gets no space."""
+    total = {dt: 0 for dt, _ in program.slots}
+    total.update({dt: 0 for _, dt, _ in program.scratch})
+    offsets = []
+    for dt, sz in program.slots:
+        offsets.append(total[dt])
+        total[dt] += _count(sz, sizes)
+    for k, dt, sz in program.scratch:
+        n = _count(sz, sizes)
+        if int(np.prod(out_shapes[k][0], dtype=np.int64)) >= n:
+            offsets.append(0)                  # lives in the output: never sliced for use
+        else:
+            offsets.append(total[dt])
+            total[dt] += n
+    return total, np.array(offsets, dtype=np.int64)
 
 
 def _count(size, sizes, lookup=None):

@@ -116,8 +116,8 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
             _nest(step, ctx, body, parallel)
     body.emit("return 0")
     args = ([b.name for b in prog.inputs] + [b.name for _, b in prog.consts] +
-            [b.name for b in prog.outputs] + [f"ws{k}" for k in range(len(prog.slots))] +
-            [f"fb{k}" for k in range(len(prog.scratch))])
+            [b.name for b in prog.outputs] + [f"arena_{dt}" for dt in arena_dtypes(prog)] +
+            ["offsets"])
     flags = ("fastmath={" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}") if fastmath \
         else "fastmath=False"
     head = [f'"""symdiff kernel{": " + title if title else ""} (generated; edits are overwritten)"""',
@@ -132,11 +132,23 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
     return "\n".join(head + pro.lines + casts + body.lines) + "\n"
 
 
+def arena_dtypes(prog):
+    """One workspace array (arena) per dtype holds every slot and scratch fallback."""
+    return sorted({dt for dt, _ in prog.slots} | {dt for _, dt, _ in prog.scratch})
+
+
 def _prologue(prog, ctx, out):
     """Sizes of symbolic dims from the inputs, shape checks, workspace views."""
     for root, (i, axis) in prog.dims.items():
         out.emit(f"{ctx.dim_names[root]} = {prog.inputs[i].name}.shape[{axis}]")
     _shape_checks(prog, ctx, out)
+    # where each slot and scratch fallback starts in its dtype's arena: computed by the
+    # caller, who knows which fallbacks the outputs make unnecessary at these sizes
+    items = [(f"ws{k}", dt, sz) for k, (dt, sz) in enumerate(prog.slots)] + \
+        [(f"fb{k}", dt, sz) for k, (_, dt, sz) in enumerate(prog.scratch)]
+    for j, (name, dt, (ints, syms)) in enumerate(items):
+        n = " * ".join([str(ints)] + [ctx.size(d) for d in syms])
+        out.emit(f"{name} = arena_{dt}[offsets[{j}]:offsets[{j}] + {n}]")
     seen = set()
     for b in list(prog.buffers.values()) + list(prog.argmax.values()):
         if b.name in seen:
@@ -190,7 +202,10 @@ def _gemm(step, ctx, out):
     n = ctx.size(b.shape[-1]) if len(b.shape) >= 2 else "1"
     flops = f"{m} * {n} * {kk}"
     static = all(x.isdigit() for x in (m, n, kk))
-    if static and eval(flops) > SMALL_GEMM:
+    known = 1                       # the dims known at compile time bound the size below
+    for x in (m, n, kk):
+        known *= int(x) if x.isdigit() else 1
+    if known > SMALL_GEMM:
         out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
     elif static:
         _loop_gemm(step, sl, ctx, out)
