@@ -142,6 +142,23 @@ class Kernel:
         total, _ = arena_layout(self.program, sizes, shapes)
         return sum(np.dtype(dt).itemsize * n for dt, n in total.items())
 
+    def epoch(self, *data, batch_size, order=None):
+        """Run one training epoch inside Numba: for each mini-batch of ``batch_size`` rows
+        taken from ``data`` (one array per input, rows in ``order``, default 0..n-1), call
+        this step kernel (its ``updates`` apply in place after every step). Returns the
+        scalar outputs of every step as an array of shape (steps, number of scalar outputs).
+
+        The inputs must all be batched (the parameters are in ``state``) and share their
+        leading dim. The driver compiles once per kernel (and is cached on disk).
+        """
+        from .epoch_call import run_epoch
+        return run_epoch(self, data, batch_size, order)
+
+    @property
+    def arena_dtypes(self):
+        from .render import arena_dtypes
+        return arena_dtypes(self.program)
+
     @property
     def stats(self):
         """What the kernel does: BLAS calls, loop nests, fused tasks, workspace use."""

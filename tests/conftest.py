@@ -1,5 +1,5 @@
-"""Kernels compile into a per-session temporary cache, so the tests never depend on (or
-pollute) an earlier run's cache."""
+"""Kernels compile into a per-session temporary cache: the tests never depend on (or
+pollute) an earlier run's cache or the user's."""
 import os
 import tempfile
 

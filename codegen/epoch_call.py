@@ -1,0 +1,84 @@
+"""Preparing and running an epoch driver for a Kernel (see epoch.py)."""
+import time
+
+import numpy as np
+
+from symdiff.errors import ArgumentError
+
+from . import jit
+from .epoch import render_epoch
+
+
+def _driver(kernel):
+    drv = getattr(kernel, "_epoch_driver", None)
+    if drv is None:
+        source = render_epoch(kernel, f"symdiff_kernel_{kernel.key}")
+        n = len(kernel.spec.inputs)
+        types = ([("int64", 1), ("float64", 2)] + [(b.dtype, len(b.shape)) for b in
+                                                  kernel.program.inputs[:n]] * 3 +
+                 [(b.dtype, len(b.shape)) for b in kernel.program.inputs[n:]] +
+                 [(b.dtype, len(b.shape)) for _, b in kernel.program.consts] +
+                 [(b.dtype, len(b.shape)) for b in kernel.program.outputs] +
+                 [(dt, 1) for dt in kernel.arena_dtypes] + [("int64", 1), ("int64", 1)])
+        t0 = time.perf_counter()
+        drv, _ = jit.load(source, types, name="epoch")
+        kernel.epoch_compile_seconds = time.perf_counter() - t0
+        kernel._epoch_driver = drv
+    return drv
+
+
+def _check(kernel, data, batch_size):
+    spec = kernel.spec
+    if len(data) != len(spec.inputs):
+        raise ArgumentError(f"epoch: expected {len(spec.inputs)} data arrays "
+                            f"({', '.join(spec.signature.names[:len(spec.inputs)])}), got "
+                            f"{len(data)}")
+    if not spec.state_vars:
+        raise ArgumentError("epoch: the kernel has no state= parameters to train")
+    roots = {kernel.spec.signature.cons.find(v.shape[0]) if v.ndim and not isinstance(
+        v.shape[0], int) else None for v in spec.inputs}
+    if None in roots or len(roots) != 1:
+        raise ArgumentError("epoch: every input must be batched along a shared leading "
+                            "symbolic dim (e.g. shape=('batch', ...))")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ArgumentError(f"epoch: batch_size must be a positive int, got {batch_size!r}")
+
+
+def run_epoch(kernel, data, batch_size, order):
+    _check(kernel, data, batch_size)
+    # full data through the kernel's own checks: dtypes, shapes, dims (one batch's worth)
+    arrays, sizes = kernel.spec.signature.bind(list(data) + kernel._state)
+    arrays = [np.ascontiguousarray(a) for a in arrays[:len(data)]]
+    n = arrays[0].shape[0]
+    order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
+    if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n)):
+        raise ArgumentError(f"epoch: order must be indices of the {n} rows")
+    if order.size == 0:
+        return np.zeros((0, _n_scalars(kernel)))
+    b = min(batch_size, order.size)
+    rest = order.size % b or b
+    full = [np.empty((b,) + a.shape[1:], a.dtype) for a in arrays]
+    last = [np.empty((rest,) + a.shape[1:], a.dtype) for a in arrays]
+    plan_full = kernel._plan(kernel.spec.signature.bind(full + kernel._state)[1])
+    plan_last = kernel._plan(kernel.spec.signature.bind(last + kernel._state)[1])
+    steps = (order.size + b - 1) // b
+    record = np.zeros((steps, _n_scalars(kernel)))
+    outs = plan_full.outputs()
+    arenas_full, offs_full = plan_full.arrays[:-1], plan_full.arrays[-1]
+    offs_last = plan_last.arrays[-1]
+    arenas = [a if a.size >= al.size else al for a, al in zip(arenas_full, plan_last.arrays)]
+    status = _driver(kernel)(order, record, *arrays, *full, *last, *kernel._state,
+                             *kernel._consts, *outs, *arenas, offs_full, offs_last)
+    if status == 1:
+        raise ArgumentError("epoch: an index given to take/one_hot (e.g. a class label) is "
+                            "out of range for the class axis")
+    if status == 2:
+        raise ArgumentError("epoch: an output's shape depends on the batch size (outputs "
+                            "must be scalars or parameter-shaped, e.g. the loss)")
+    if status:
+        raise RuntimeError(f"epoch: unexpected kernel status {status}")
+    return record
+
+
+def _n_scalars(kernel):
+    return sum(1 for b in kernel.program.outputs if not b.shape)
