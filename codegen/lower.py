@@ -362,6 +362,8 @@ class Lowering:
             isinstance(it, Task) else False
         if not isinstance(it, Task) or (it.space != nest.space and not row_level):
             return False
+        if row_level and (it.row_reduction or it.kind == "argmax"):
+            return False    # its reduced last axis is an outer loop of the nest: no row of it
         if not it.dep_items <= done | set(members):
             return False
         outer = outer_vars(nest.space)
@@ -438,7 +440,7 @@ class Lowering:
         """Name temporaries by place: one array variable per (place, shape), so an in-place
         map reads and writes through the same pointer, which LLVM vectorizes (two views of
         the same memory fail its runtime alias check and run scalar, ~12x slower)."""
-        names, self.scratch = {}, []
+        names, self.scratch, scratch_slot = {}, [], {}
         outputs = [self.buffers[("out", k)] for k in range(len(self.outputs))]
         for b, (kind, at) in where.items():
             if kind == "slot":
@@ -448,8 +450,10 @@ class Lowering:
             key = (kind, at.name, b.shape)
             if key not in names:
                 names[key] = f"sc{len(self.scratch)}"
+                scratch_slot[key] = len(self.scratch)
                 self.scratch.append((outputs.index(at), b.dtype, size_expr(b.shape)))
-            b.kind, b.slot, b.name = "scratch", len(self.scratch) - 1, names[key]
+            # the slot of this place, not of the newest scratch (a later temp can share it)
+            b.kind, b.slot, b.name = "scratch", scratch_slot[key], names[key]
 
     def _in_place(self, step, b, where, last, k, end, out_first):
         """Place of an operand this map may overwrite: same size, read only at the same index

@@ -102,8 +102,7 @@ class Program:
                 ready.add(id(b))
         seen = {}
         for b in {id(b): b for b in self.buffers.values()}.values():
-            key = (b.slot, b.shape) if b.kind == "temp" else (id(b.base), b.shape) \
-                if b.kind == "scratch" else id(b)
+            key = (b.kind, b.slot, b.shape) if b.kind in ("temp", "scratch") else id(b)
             assert seen.setdefault(b.name, key) == key, f"buffer name {b.name} reused"
         return True
 

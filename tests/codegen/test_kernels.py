@@ -90,3 +90,15 @@ def test_random_graphs_kernel_equals_interpreter(program, seed):
     f = sd.compile([x, W], outs)
     env = {x: rng.standard_normal((5, 6)), W: rng.standard_normal((6, 6)) / 3}
     assert_kernel_matches(f, outs, env, [x, W], 1e-11)
+
+
+def test_reduction_of_row_sums_is_initialized_and_repeatable():
+    # regression: sum over the last axis of a (3, 4) row-sum used to join the (3, 4, 5) nest,
+    # where that axis is an outer loop: it accumulated into an uninitialized workspace
+    x, y = sd.var("rx", (3, 4, 5)), sd.var("ry", (3, 4))
+    r = sd.sum(sd.sum(sd.exp(x), -1) * y, -1)
+    f = sd.compile([x, y], [r])
+    rng = np.random.default_rng(0)
+    env = {x: rng.standard_normal((3, 4, 5)), y: rng.standard_normal((3, 4))}
+    for _ in range(3):                              # the same answer on every call
+        assert_kernel_matches(f, [r], env, [x, y], RTOL64)
