@@ -24,6 +24,7 @@ from numba.core import types as _nbtypes
 from numba.extending import intrinsic as _intrinsic
 
 from symdiff.codegen import mathlib as _mathlib
+from symdiff.cost import user_cache
 
 # =============================================================================================
 # 1. Math library (see codegen/mathlib.py)
@@ -217,10 +218,7 @@ STATS = {"compiled": 0, "loaded": 0, "reused": 0}
 def cache_dir():
     """Root of the kernel cache: $SYMDIFF_CACHE_DIR, else $XDG_CACHE_HOME/symdiff/kernels."""
     env = os.environ.get("SYMDIFF_CACHE_DIR")
-    if env:
-        return pathlib.Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "symdiff" / "kernels"
+    return pathlib.Path(env) if env else user_cache("kernels")
 
 
 def kernel_key(source):

@@ -1,11 +1,11 @@
-"""The ``symdiff`` command line: ``symdiff demo``, ``symdiff show``."""
+"""The ``symdiff`` command line: ``symdiff demo``, ``symdiff show``, ``symdiff compare``."""
 import argparse
 import os
 import sys
 import time
 
 import symdiff as sd
-from . import data
+from . import compare_cli, data
 from .zoo import ZOO
 
 
@@ -94,7 +94,11 @@ def _show(args):
             print(text, end="")
         else:
             out = args.output or f"{m.name}{'_grad' if args.grad else ''}.{args.format}"
-            print(f"wrote {sd.render(text, out, args.format)}")
+            try:
+                print(f"wrote {sd.render(text, out, args.format)}")
+            except RuntimeError as e:
+                print(f"symdiff show: {e}", file=sys.stderr)
+                return 2
     return 0
 
 
@@ -113,8 +117,9 @@ def main(argv=None):
     show.add_argument("--grad", action="store_true", help="show the simplified gradient")
     show.add_argument("--format", choices=["text", "latex", "dot", "png", "svg"], default="text")
     show.add_argument("--output", help="file for --format png/svg")
+    compare_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    return {"demo": _demo, "show": _show}[args.command](args)
+    return {"demo": _demo, "show": _show, "compare": compare_cli.run}[args.command](args)
 
 
 if __name__ == "__main__":

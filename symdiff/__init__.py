@@ -17,6 +17,8 @@ tune_openblas()     # before SciPy's OpenBLAS loads (scipy.special below): see _
 from . import dtypes  # noqa: E402
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .dot import render, to_dot
+from .compare import compare_modes
+from .cost import Cost, calibrate, graph_cost
 from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid, log_softmax,
                          logsumexp, maxout, mean, min, prelu, rbf, relu, softmax, square, swish)
 from .dims import Dim, dim
@@ -30,6 +32,7 @@ from .frontend import (abs, add, argmax_mask, as_node, broadcast_to, cast, const
 from .function import compile
 from .graph import Node, count_ops, substitute, toposort
 from .interpret import evaluate
+from .modes import JacobianPlan, plan_jacobian
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      exponential_loss, gaussian_nll, hinge, mixture_nll, mse,
                      softmax_cross_entropy)

@@ -6,11 +6,12 @@ differentiated again.
 import numpy as np
 
 from . import frontend as F
-from .dims import is_concrete, shape_str
+from .dims import shape_str
 from .dtypes import is_float
 from .errors import DifferentiationError, ShapeError
 from .forward import jvp_graph
 from .graph import Node, flatten, unflatten
+from .modes import plan_jacobian
 from .reverse import vjp_graph
 from .simplify import stabilize
 
@@ -133,20 +134,15 @@ def flatten_values(values, n):
     return list(values)
 
 
-def _unit_seed(shape, dtype, fn, what):
-    if not is_concrete(shape):
-        raise ShapeError(f"{fn}: {what} has symbolic shape {shape_str(shape)}; a Jacobian needs "
-                         f"concrete sizes")
-    size = int(np.prod(shape, dtype=np.int64))
-    return F.const(np.eye(size, dtype=dtype).reshape((size,) + tuple(shape))), size
-
-
 def jacobian(y, x, mode="auto"):
-    """The Jacobian dy/dx with shape y.shape + x.shape.
+    """The Jacobian dy/dx with shape y.shape + x.shape, as one graph.
 
     ``mode="forward"`` pushes all unit tangents at once (one batched tangent graph),
-    ``"reverse"`` pulls all unit cotangents back at once, ``"auto"`` picks the one with fewer
-    directions.
+    ``"reverse"`` pulls all unit cotangents back at once; unit seeds cost no products (the
+    tangent of x @ W is W itself). ``"optimal"`` brackets the chain of layers between x and y
+    by dynamic programming over the cost model (mixed modes; the better pure mode when the
+    graph is not a chain), ``"auto"`` takes the cheapest predicted of the three.
+    ``sd.plan_jacobian`` returns the plan itself (bracketing, predicted cost).
 
     >>> import symdiff as sd, numpy as np
     >>> x = sd.var("x", (2,))
@@ -158,43 +154,64 @@ def jacobian(y, x, mode="auto"):
         return type(x)(jacobian(y, xi, mode) for xi in x)
     (y,) = stabilize([_float_output(y, "jacobian")])
     _nodes(x, "jacobian", "input")
-    if mode == "auto":
-        mode = "forward" if _size(x) <= _size(y) else "reverse"
-    if mode == "forward":
-        seed, n = _unit_seed(x.shape, x.dtype, "jacobian", f"the input `{x.name}`")
-        (t,) = jvp_graph([y], {x: seed}, batch=(n,))
-        if t is None:
-            return _zeros(y.shape + x.shape, y.dtype)
-        moved = F.transpose(t, tuple(range(1, y.ndim + 1)) + (0,))     # y.shape + (n,)
-        return F.reshape(moved, y.shape + x.shape)
-    if mode == "reverse":
-        seed, m = _unit_seed(y.shape, y.dtype, "jacobian", f"the output `{y.name}`")
-        (c,) = vjp_graph([y], [seed], [x], batch=(m,))
-        if c is None:
-            return _zeros(y.shape + x.shape, y.dtype)
-        return F.reshape(c, y.shape + x.shape)
-    raise ValueError(f"jacobian: mode must be 'forward', 'reverse' or 'auto', got {mode!r}")
+    return plan_jacobian(y, x, mode).graph
 
 
-def _size(n):
-    return n.size if n.size is not None else np.inf
+HESSIAN_MODES = {"forward": ("reverse", "forward"), "forward-over-reverse": ("reverse", "forward"),
+                 "reverse": ("reverse", "reverse"), "reverse-over-reverse": ("reverse", "reverse"),
+                 "reverse-over-forward": ("forward", "reverse"),
+                 "forward-over-forward": ("forward", "forward")}
 
 
 def hessian(y, x, mode="forward"):
     """Second derivative of a scalar ``y``: the Jacobian of its gradient (shape x.shape * 2).
 
-    ``mode="forward"`` is forward-over-reverse, ``"reverse"`` reverse-over-reverse.
+    ``mode`` names the outer mode over the inner one: ``"forward"`` (forward-over-reverse,
+    the usual choice), ``"reverse"`` (reverse-over-reverse), ``"reverse-over-forward"`` (the
+    gradient by forward mode, differentiated in reverse) and ``"forward-over-forward"``.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.hessian(sd.sum(x ** 3), x, "reverse-over-forward"), {x: np.array([1., 2.])})
+    array([[ 6.,  0.],
+           [ 0., 12.]])
     """
-    return jacobian(grad(y, x), x, mode)
+    if mode not in HESSIAN_MODES:
+        raise ValueError(f"hessian: mode must be one of {', '.join(map(repr, HESSIAN_MODES))}, "
+                         f"got {mode!r}")
+    inner, outer = HESSIAN_MODES[mode]
+    g = grad(y, x) if inner == "reverse" else _forward_gradient(y, x)
+    return jacobian(g, x, outer)
+
+
+def _forward_gradient(y, x):
+    """The gradient of a scalar by forward mode: one unit tangent per element of x."""
+    y = _float_output(y, "hessian")
+    if y.shape != ():
+        raise DifferentiationError(f"hessian: the output `{y.name}` has shape "
+                                   f"{shape_str(y.shape)}; a Hessian needs a scalar")
+    return jacobian(y, x, "forward")
 
 
 def hvp(y, x, v, mode="forward"):
-    """Hessian-vector product H v without forming H: jvp of the gradient (forward-over-reverse)
-    or the gradient of <grad y, v> (reverse-over-reverse)."""
+    """Hessian-vector product H v without forming H: the jvp of the gradient
+    (``"forward"``, forward-over-reverse), the gradient of <grad y, v> (``"reverse"``,
+    reverse-over-reverse) or the gradient of the jvp <grad y, v> (``"reverse-over-forward"``).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> hv = sd.hvp(sd.sum(x ** 3), x, np.array([1.0, 1.0]), mode="reverse-over-forward")
+    >>> sd.evaluate(hv, {x: np.array([1.0, 2.0])})
+    array([ 6., 12.])
+    """
+    if mode == "reverse-over-forward":          # d/dx <grad y, v> with <grad y, v> = jvp
+        return grad(jvp(y, [x], [v]), x)
     g = grad(y, x)
-    if mode == "forward":
+    if mode in ("forward", "forward-over-reverse"):
         return jvp(g, [x], [v])
-    if mode == "reverse":
+    if mode in ("reverse", "reverse-over-reverse"):
         v = F.as_node(v, x.dtype)
         return grad(F.sum(g * v), x)
-    raise ValueError(f"hvp: mode must be 'forward' or 'reverse', got {mode!r}")
+    raise ValueError(f"hvp: mode must be 'forward', 'reverse' or 'reverse-over-forward' "
+                     f"(or the long names 'forward-over-reverse', 'reverse-over-reverse'), "
+                     f"got {mode!r}")

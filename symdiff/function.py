@@ -27,6 +27,7 @@ class Spec:
         graph_outputs = self.outputs + [v for _, v in self.updates]
         self._check_free_vars(graph_outputs)
         self.signature = Signature(self.params, graph_outputs)
+        self._check_dims(graph_outputs)
 
     @staticmethod
     def _check_inputs(inputs):
@@ -82,6 +83,17 @@ class Spec:
             if var not in known:
                 raise ValueError(f"compile: update target `{var.name}` is neither an input nor "
                                  f"in state=")
+
+    def _check_dims(self, graph_outputs):
+        """Every run-time size the outputs read (sd.size_of, mean) must come from an input."""
+        cons = self.signature.cons
+        bound = {cons.find(d) for v in self.params for d in v.shape if not isinstance(d, int)}
+        for n in leaves(graph_outputs, Op.DIM):
+            d = n.arg[0]
+            root = cons.find(d)
+            if root not in bound and root not in cons.value:
+                raise ValueError(f"compile: the outputs read the size of dim `{d!r}`, but no "
+                                 f"input or state has a dim `{d!r}`, so no argument gives it")
 
     def update_target(self, var, args, arrays):
         """The array an update of ``var`` writes into: the caller's own array or held state."""

@@ -43,7 +43,7 @@ class VarInfo:
 class ConstValue:
     """A read-only array compared and hashed by dtype, shape and bytes (so equal constants merge)."""
 
-    __slots__ = ("value", "_key", "_hash", "_uniform")
+    __slots__ = ("value", "_key", "_hash", "_uniform", "_identity")
 
     def __init__(self, value):
         value = np.array(value, copy=True)
@@ -52,6 +52,16 @@ class ConstValue:
         self._key = (value.dtype.str, value.shape, value.tobytes())
         self._hash = hash(self._key)
         self._uniform = _UNSET
+        self._identity = _UNSET
+
+    @property
+    def identity(self):
+        """True for a square identity matrix (the unit seed of a Jacobian)."""
+        if self._identity is _UNSET:
+            v = self.value
+            self._identity = bool(v.ndim == 2 and v.shape[0] == v.shape[1] and v.size and
+                                  np.array_equal(v, np.eye(v.shape[0], dtype=v.dtype)))
+        return self._identity
 
     @property
     def uniform(self):

@@ -9,8 +9,10 @@ at once). Elementwise rules need no care: forward mode pads each source tangent 
 rank, and numpy broadcasting aligns from the right. Rules for reshapes, transposes, matmul and
 reductions use ``nb`` explicitly; reduction axes are negative so they survive batching.
 """
+import numpy as np
+
 from . import frontend as F
-from .dims import broadcast_shapes
+from .dims import broadcast_shapes, is_concrete
 from .ops import Op
 
 
@@ -75,14 +77,83 @@ def _matmul_jvp(n, t, nb):
         return _add(None if t[0] is None else t[0] @ b, None if t[1] is None else a @ t[1])
     a2, b2 = _as_matrices(n)
     rank = max(a2.ndim, b2.ndim)
+    batch = (t[0] if t[0] is not None else t[1]).shape[:nb]
     out = None
-    if t[0] is not None:
-        ta = pad(F.reshape(t[0], t[0].shape[:nb] + a2.shape), nb, rank)
-        out = _add(out, ta @ b2)
-    if t[1] is not None:
-        tb = pad(F.reshape(t[1], t[1].shape[:nb] + b2.shape), nb, rank)
-        out = _add(out, a2 @ tb)
+    if t[0] is not None:                          # dA B
+        ta = F.reshape(t[0], batch + a2.shape)
+        out = _add(out, _rows_matmul(ta, b2) if b2.ndim == 2 else pad(ta, nb, rank) @ b2)
+    if t[1] is not None:                          # A dB
+        tb = F.reshape(t[1], batch + b2.shape)
+        out = _add(out, _left_matmul(a2, tb, nb, rank))
     return F.reshape(out, out.shape[:nb] + n.shape)
+
+
+def _rows_matmul(t, b):
+    """t @ b for a batched t (..., k) and a 2-D b as one GEMM over all rows of t.
+
+    Against a unit seed (t is the identity, up to reshapes) no product is formed at all:
+    I B = B, so the tangent of x @ W for the unit tangents of x is W itself.
+    """
+    lead = t.shape[:-1]
+    if not is_concrete(lead):
+        return t @ b
+    rows = int(np.prod(lead, dtype=np.int64))
+    flat = F.reshape(t, (rows, t.shape[-1]))
+    diag = diagonal(flat)
+    if diag is _DENSE:
+        prod = flat @ b
+    else:                                         # diag(v) B = v[:, None] * B: a row scaling
+        prod = b if diag is None else F.reshape(diag, (rows, 1)) * b
+    return F.reshape(prod, lead + b.shape[-1:])
+
+
+def _left_matmul(a2, tb, nb, rank):
+    """A dB for a batch of dB; with dB a batch of column vectors, one GEMM dB^T A^T."""
+    if a2.ndim == 2 and tb.ndim == nb + 2 and tb.shape[-1] == 1:
+        cols = _rows_matmul(F.reshape(tb, tb.shape[:-1]), F.matrix_transpose(a2))
+        return F.reshape(cols, cols.shape + (1,))
+    return a2 @ pad(tb, nb, rank)
+
+
+_DENSE = object()
+
+
+def _unreshape(t):
+    while t.op is Op.RESHAPE:
+        t = t.src[0]
+    return t
+
+
+def is_identity(t):
+    """True when t is a square identity constant, possibly reshaped (a unit seed)."""
+    base = _unreshape(t)
+    return t.ndim == 2 and base.op is Op.CONST and base.shape == t.shape and base.arg.identity
+
+
+def diagonal(t):
+    """v when the square matrix t is diag(v), None when it is the identity, else _DENSE.
+
+    A unit seed pushed through elementwise ops is I * f'(x): the diagonal elemental Jacobian.
+    Recognizing it keeps it a row scaling instead of a dense diagonal matrix in a GEMM.
+    """
+    if t.ndim != 2 or t.shape[0] != t.shape[1]:
+        return _DENSE
+    if is_identity(t):
+        return None
+    n, base = t.shape[0], _unreshape(t)
+    if base.shape != t.shape:
+        return _DENSE
+    if base.op is Op.NEG:
+        d = diagonal(base.src[0])
+        return _DENSE if d is _DENSE else -(1 if d is None else d)
+    if base.op is not Op.MUL:
+        return _DENSE
+    for m, v in (base.src, base.src[::-1]):
+        d = diagonal(m) if m.shape == t.shape else _DENSE
+        if d is not _DENSE and v.shape in ((n,), (1, n), (n, 1), (1,), ()):
+            v = F.reshape(v, (n,)) if v.size == n else F.broadcast_to(F.reshape(v, ()), (n,))
+            return v if d is None else d * v
+    return _DENSE
 
 
 def _outer(u, v):
@@ -103,8 +174,11 @@ def _matmul_vjp(n, g, nb):
     a2, b2 = _as_matrices(n)
     batch = g.shape[:nb]
     g2 = F.reshape(g, batch + _matmul_shape(a2, b2))
-    ga = unbroadcast(g2 @ F.matrix_transpose(b2), nb, a2.shape)
-    gb = unbroadcast(F.matrix_transpose(a2) @ g2, nb, b2.shape)
+    rank = max(a2.ndim, b2.ndim)
+    b2t = F.matrix_transpose(b2)                  # dA = dC B^T, dB = A^T dC, per direction
+    ga = _rows_matmul(g2, b2t) if b2.ndim == 2 else g2 @ b2t
+    gb = _left_matmul(F.matrix_transpose(a2), g2, nb, rank)
+    ga, gb = unbroadcast(ga, nb, a2.shape), unbroadcast(gb, nb, b2.shape)
     return F.reshape(ga, batch + a.shape), F.reshape(gb, batch + b.shape)
 
 

@@ -1,5 +1,5 @@
-"""Kernels compile into a per-session temporary cache: the tests never depend on (or
-pollute) an earlier run's cache or the user's."""
+"""Kernels (and the cost model's calibration) go into a per-session temporary cache: the
+tests never depend on (or pollute) an earlier run's cache or the user's."""
 import os
 import tempfile
 
@@ -7,6 +7,8 @@ import pytest
 
 _DIR = tempfile.mkdtemp(prefix="symdiff-kernels-")
 os.environ["SYMDIFF_CACHE_DIR"] = _DIR
+# the cost model's calibration is cached beside the kernels, not in the user's cache
+os.environ["SYMDIFF_COST_FILE"] = os.path.join(_DIR, "cost-weights.json")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdiff.composites",
-           "symdiff.losses", "symdiff.interpret", "symdiff.function"]
+           "symdiff.losses", "symdiff.interpret", "symdiff.function", "symdiff.cost",
+           "symdiff.modes", "symdiff.compare"]
 
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))

@@ -116,3 +116,11 @@ def test_unsupported_dtype_and_bad_names():
         sd.var("", (2,))
     with pytest.raises(ValueError, match="negative size"):
         sd.var("x", (-1,))
+
+
+def test_compile_names_a_run_time_size_that_no_argument_gives():
+    x = sd.var("x", ("batch", 3))
+    with pytest.raises(ValueError, match="size of dim `batch`, but no input"):
+        sd.compile([sd.var("z", (2,))], sd.sum(sd.var("z", (2,))) * sd.size_of("batch"),
+                   backend="numpy")
+    assert sd.compile([x], sd.mean(x), backend="numpy")(np.ones((4, 3))) == 1.0
