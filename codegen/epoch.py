@@ -25,6 +25,7 @@ def render_epoch(kernel, step_module):
     scalars = [k for k, b in enumerate(prog.outputs) if not b.shape]
     args = (["order", "record"] + names_in + full + last + state + consts + outs + arenas +
             ["offs_full", "offs_last"])
+    ranks = [len(b.shape) for b in prog.inputs[:n_in]]
     lines = [
         '"""symdiff epoch driver (generated; edits are overwritten)"""',
         "import numba",
@@ -37,23 +38,38 @@ def render_epoch(kernel, step_module):
         "    n = order.shape[0]",
         f"    batch = {full[0]}.shape[0]",
         "    steps = (n + batch - 1) // batch",
+    ]
+    # rows of rank >= 2 inputs are copied element by element through (rows, width) views:
+    # a row slice assignment per example costs more than the whole step on small models
+    for k, r in enumerate(ranks):
+        if r >= 2:
+            lines.append(f"    wd{k} = {names_in[k]}.size // max({names_in[k]}.shape[0], 1)")
+            for v in (names_in[k], full[k], last[k]):
+                lines.append(f"    {v}_2 = {v}.reshape(({v}.shape[0], wd{k}))")
+    lines += [
         "    for s in range(steps):",
         "        start = s * batch",
         "        m = min(batch, n - start)",
         "        if m == batch:",
     ]
-    lines += _call(names_in, full, state, consts, outs, arenas, "offs_full", scalars, 12)
+    lines += _call(names_in, full, ranks, state, consts, outs, arenas, "offs_full", scalars,
+                   12)
     lines += ["        else:"]
-    lines += _call(names_in, last, state, consts, outs, arenas, "offs_last", scalars, 12)
+    lines += _call(names_in, last, ranks, state, consts, outs, arenas, "offs_last", scalars,
+                   12)
     lines += ["    return 0", ""]
     return "\n".join(lines)
 
 
-def _call(data, bufs, state, consts, outs, arenas, offs, scalars, indent):
+def _call(data, bufs, ranks, state, consts, outs, arenas, offs, scalars, indent):
     pad = " " * indent
     body = [f"{pad}for i in range({bufs[0]}.shape[0]):",
             f"{pad}    r = order[start + i]"]
-    body += [f"{pad}    {b}[i] = {d}[r]" for d, b in zip(data, bufs)]
+    for k, (d, b) in enumerate(zip(data, bufs)):
+        if ranks[k] >= 2:
+            body += [f"{pad}    for j in range(wd{k}):", f"{pad}        {b}_2[i, j] = {d}_2[r, j]"]
+        else:
+            body.append(f"{pad}    {b}[i] = {d}[r]")
     call = ", ".join(bufs + state + consts + outs + arenas + [offs])
     body += [f"{pad}st = step({call})", f"{pad}if st != 0:", f"{pad}    return st"]
     body += [f"{pad}record[s, {j}] = {outs[k]}[()]" for j, k in enumerate(scalars)]

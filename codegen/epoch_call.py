@@ -45,28 +45,15 @@ def _check(kernel, data, batch_size):
 
 
 def run_epoch(kernel, data, batch_size, order):
-    _check(kernel, data, batch_size)
-    # full data through the kernel's own checks: dtypes, shapes, dims (one batch's worth)
-    arrays, sizes = kernel.spec.signature.bind(list(data) + kernel._state)
-    arrays = [np.ascontiguousarray(a) for a in arrays[:len(data)]]
-    n = arrays[0].shape[0]
+    arrays, n, prep = _prepare(kernel, data, batch_size, order)
     order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
     if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n)):
         raise ArgumentError(f"epoch: order must be indices of the {n} rows")
     if order.size == 0:
         return np.zeros((0, _n_scalars(kernel)))
-    b = min(batch_size, order.size)
-    rest = order.size % b or b
-    full = [np.empty((b,) + a.shape[1:], a.dtype) for a in arrays]
-    last = [np.empty((rest,) + a.shape[1:], a.dtype) for a in arrays]
-    plan_full = kernel._plan(kernel.spec.signature.bind(full + kernel._state)[1])
-    plan_last = kernel._plan(kernel.spec.signature.bind(last + kernel._state)[1])
-    steps = (order.size + b - 1) // b
-    record = np.zeros((steps, _n_scalars(kernel)))
-    outs = plan_full.outputs()
-    arenas_full, offs_full = plan_full.arrays[:-1], plan_full.arrays[-1]
-    offs_last = plan_last.arrays[-1]
-    arenas = [a if a.size >= al.size else al for a, al in zip(arenas_full, plan_last.arrays)]
+    full, last, outs, arenas, offs_full, offs_last = prep
+    b = full[0].shape[0]
+    record = np.zeros(((order.size + b - 1) // b, _n_scalars(kernel)))
     status = _driver(kernel)(order, record, *arrays, *full, *last, *kernel._state,
                              *kernel._consts, *outs, *arenas, offs_full, offs_last)
     if status == 1:
@@ -78,6 +65,49 @@ def run_epoch(kernel, data, batch_size, order):
     if status:
         raise RuntimeError(f"epoch: unexpected kernel status {status}")
     return record
+
+
+def _prepare(kernel, data, batch_size, order):
+    """(contiguous data arrays, rows, batch buffers and workspaces) for one epoch call.
+
+    Checking the data and building the batch buffers and workspace plans costs ~70 us, as
+    much as ten steps of a small model: it is done once per (data shapes and dtypes, batch
+    size, order length) and kept on the kernel.
+    """
+    size = None if order is None else np.size(order)
+    key = _data_key(data, batch_size, size)
+    cache = kernel.__dict__.setdefault("_epoch_prep", {})
+    if key is not None and key in cache:
+        return list(data), data[0].shape[0], cache[key]
+    _check(kernel, data, batch_size)
+    # full data through the kernel's own checks: dtypes, shapes, dims (one batch's worth)
+    arrays, _ = kernel.spec.signature.bind(list(data) + kernel._state)
+    arrays = [np.ascontiguousarray(a) for a in arrays[:len(data)]]
+    n = arrays[0].shape[0]
+    total = n if size is None else size
+    b = max(1, min(batch_size, total))
+    rest = total % b or b
+    full = [np.empty((b,) + a.shape[1:], a.dtype) for a in arrays]
+    last = [np.empty((rest,) + a.shape[1:], a.dtype) for a in arrays]
+    plan_full = kernel._plan(kernel.spec.signature.bind(full + kernel._state)[1])
+    plan_last = kernel._plan(kernel.spec.signature.bind(last + kernel._state)[1])
+    arenas = [a if a.size >= al.size else al for a, al in zip(plan_full.arrays[:-1],
+                                                              plan_last.arrays)]
+    prep = (full, last, plan_full.outputs(), arenas, plan_full.arrays[-1], plan_last.arrays[-1])
+    if key is not None:
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = prep
+    return arrays, n, prep
+
+
+def _data_key(data, batch_size, size):
+    """Shapes and dtypes of C-contiguous numpy data, or None (then nothing is cached)."""
+    if not all(type(a) is np.ndarray and a.flags.c_contiguous for a in data) or not data:
+        return None
+    if not isinstance(batch_size, (int, np.integer)):
+        return None
+    return (tuple((a.dtype.str, a.shape) for a in data), int(batch_size), size)
 
 
 def _n_scalars(kernel):

@@ -251,3 +251,38 @@ def test_scratch_in_outputs_and_its_fallback_give_the_same_values():
         for a, b in zip(f(X, Y, w1, w2), ref(X, Y, w1, w2)):
             np.testing.assert_allclose(a, b, rtol=1e-12)
     assert f.peak_bytes(n=2) < f.peak_bytes(n=50)
+
+
+def _logreg_step(rate=0.5):
+    x, y = sd.var("ex", ("batch", 3)), sd.var("ey", ("batch",))
+    w = sd.param("ew", (3,))
+    loss = sd.mean(sd.binary_cross_entropy_with_logits(x @ w, y))
+    (g,) = sd.grad(loss, [w])
+    params = {w: np.zeros(3)}
+    return sd.compile([x, y], loss, updates={w: w - rate * g}, state=params), params, w
+
+
+def test_epoch_checks_its_input_and_reuses_its_preparation_safely():
+    step, params, w = _logreg_step()
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((10, 3)), (rng.random(10) > 0.5).astype(float)
+    with pytest.raises(sd.ArgumentError, match="order must be indices of the 10 rows"):
+        step.epoch(X, Y, batch_size=4, order=np.array([0, 10]))
+    with pytest.raises(sd.ArgumentError, match="batch_size must be a positive int"):
+        step.epoch(X, Y, batch_size=0)
+    with pytest.raises(sd.ArgumentError, match="expected 2 data arrays"):
+        step.epoch(X, batch_size=4)
+    with pytest.raises(sd.ArgumentError, match="expected dtype float64"):
+        step.epoch(X.astype(np.complex128), Y, batch_size=4)
+    # the second and third calls reuse the prepared buffers: new values must still be used
+    order = rng.permutation(10)
+    for data_seed in (1, 2, 3):
+        r = np.random.default_rng(data_seed)
+        X, Y = r.standard_normal((10, 3)), (r.random(10) > 0.5).astype(float)
+        params[w][...] = 0.0
+        record = step.epoch(X, Y, batch_size=4, order=order)      # batches of 4, 4 and 2
+        start = params[w].copy()
+        params[w][...] = 0.0
+        losses = [float(step(X[order[s:s + 4]], Y[order[s:s + 4]])) for s in (0, 4, 8)]
+        np.testing.assert_array_equal(record[:, 0], losses)
+        np.testing.assert_array_equal(start, params[w])
