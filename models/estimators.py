@@ -93,7 +93,7 @@ class MLPClassifier(_Classifier):
 
     def __init__(self, hidden=(128, 64), activation="tanh", lr=0.05, momentum=0.9,
                  batch_size=32, epochs=30, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=0):
+                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=1):
         self.hidden, self.activation, self.lr, self.momentum = hidden, activation, lr, momentum
         self.batch_size, self.epochs, self.l2 = batch_size, epochs, l2
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
@@ -117,7 +117,7 @@ class SoftmaxRegression(MLPClassifier):
 
     def __init__(self, lr=0.1, momentum=0.9, batch_size=32, epochs=100, l2=0.0,
                  early_stopping=True, validation_fraction=0.1, patience=10, seed=0,
-                 dtype="float64", verbose=0):
+                 dtype="float64", verbose=1):
         super().__init__((), "linear", lr, momentum, batch_size, epochs, l2, early_stopping,
                          validation_fraction, patience, seed, dtype, verbose)
 
@@ -128,7 +128,7 @@ class LogisticRegression(_Classifier):
 
     def __init__(self, lr=0.1, momentum=0.9, batch_size=32, epochs=100, l2=0.0,
                  early_stopping=True, validation_fraction=0.1, patience=10, seed=0,
-                 dtype="float64", verbose=0):
+                 dtype="float64", verbose=1):
         self.lr, self.momentum, self.batch_size, self.epochs, self.l2 = \
             lr, momentum, batch_size, epochs, l2
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
@@ -163,7 +163,7 @@ class LinearSVM(_Classifier):
 
     def __init__(self, lam=0.01, lr=0.05, momentum=0.9, batch_size=32, epochs=100,
                  early_stopping=True, validation_fraction=0.1, patience=10, seed=0,
-                 dtype="float64", verbose=0):
+                 dtype="float64", verbose=1):
         self.lam, self.lr, self.momentum, self.batch_size = lam, lr, momentum, batch_size
         self.epochs, self.early_stopping = epochs, early_stopping
         self.validation_fraction, self.patience = validation_fraction, patience
@@ -230,7 +230,7 @@ class MLPRegressor(MLPClassifier):
 
     def __init__(self, hidden=(64,), activation="tanh", output="linear", lr=0.05,
                  momentum=0.9, batch_size=32, epochs=200, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, seed=0, dtype="float64", verbose=0):
+                 validation_fraction=0.1, patience=10, seed=0, dtype="float64", verbose=1):
         super().__init__(hidden, activation, lr, momentum, batch_size, epochs, l2,
                          early_stopping, validation_fraction, patience, seed, dtype, verbose)
         self.output = output
@@ -265,7 +265,7 @@ class MixtureDensityNetwork(MLPRegressor):
 
     def __init__(self, hidden=(32,), activation="tanh", components=3, lr=0.005, momentum=0.9,
                  batch_size=32, epochs=1500, early_stopping=False, validation_fraction=0.1,
-                 patience=50, seed=0, dtype="float64", verbose=0):
+                 patience=50, seed=0, dtype="float64", verbose=1):
         super().__init__(hidden, activation, "mdn", lr, momentum, batch_size, epochs, 0.0,
                          early_stopping, validation_fraction, patience, seed, dtype, verbose)
         self.components = components

@@ -1,6 +1,7 @@
 """Graphviz pictures of graphs, drawn as the lecture notes draw computational graphs: inputs
 white, parameters red, operations blue, outputs with a double border."""
 import shutil
+import subprocess
 
 from .graph import flatten, toposort
 from .ops import INFIX, Op
@@ -69,16 +70,20 @@ def to_dot(outputs, gradient=None, title=None):
 
 
 def render(dot_text, path, fmt=None):
-    """Write DOT text as PNG/SVG/PDF with Graphviz (the ``graphviz`` package and ``dot``)."""
+    """Write DOT text as PNG/SVG/PDF with Graphviz's ``dot`` program; returns the path.
+
+    Raises RuntimeError naming what is missing when ``dot`` is not installed.
+    """
     fmt = fmt or str(path).rsplit(".", 1)[-1]
-    if shutil.which("dot") is None:
-        raise RuntimeError("render needs Graphviz's `dot` program (apt install graphviz); "
-                           "write the DOT text with to_dot instead")
-    try:
-        import graphviz
-    except ImportError as e:
-        raise RuntimeError("render needs the graphviz package: pip install 'symdiff[dot]'") from e
-    src = graphviz.Source(dot_text)
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"render: format must be png, svg or pdf, got {fmt!r}")
+    exe = shutil.which("dot")
+    if exe is None:
+        raise RuntimeError("render needs Graphviz's `dot` program (e.g. apt install graphviz); "
+                           "or write the DOT text with to_dot / `--format dot`")
     out = str(path)
-    stem = out[: -len(fmt) - 1] if out.endswith("." + fmt) else out
-    return src.render(filename=stem, format=fmt, cleanup=True)
+    done = subprocess.run([exe, f"-T{fmt}", "-o", out], input=dot_text, text=True,
+                          capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"render: dot failed ({done.returncode}): {done.stderr.strip()}")
+    return out

@@ -118,3 +118,27 @@ def test_cli_show_prints_text_latex_and_dot(capsys):
     assert "loss =" in capsys.readouterr().out
     assert main(["show", "xor", "--grad", "--format", "dot"]) == 0
     assert capsys.readouterr().out.startswith("digraph")
+
+
+def test_render_without_graphviz_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import shutil
+    from symdiff.models.cli import main
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    text = sd.to_dot(sd.tanh(sd.var("x", (2,))))
+    with pytest.raises(RuntimeError, match="needs Graphviz's `dot` program"):
+        sd.render(text, tmp_path / "g.png")
+    with pytest.raises(ValueError, match="format must be png, svg or pdf"):
+        sd.render(text, tmp_path / "g.gif")
+    assert main(["show", "logreg", "--format", "png", "--output", str(tmp_path / "g.png")]) == 2
+    assert "needs Graphviz's `dot` program" in capsys.readouterr().err
+
+
+def test_render_with_a_dot_program_writes_the_file(tmp_path, monkeypatch):
+    # a stand-in `dot` (a shell script) checks the arguments render passes and writes the file
+    fake = tmp_path / "dot"
+    fake.write_text('#!/bin/sh\n[ "$1" = "-Tsvg" ] && [ "$2" = "-o" ] && cat > "$3"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    text = sd.to_dot(sd.tanh(sd.var("x", (2,))))
+    out = sd.render(text, tmp_path / "g.svg")
+    assert open(out).read() == text

@@ -29,14 +29,25 @@ def test_perceptron_converges_within_the_seeds_bound():
     X, y = data.separable(n=200, dim=2, margin=0.3, seed=3)
     p = Perceptron().fit(X, y)
     R = np.max(np.linalg.norm(X, axis=1))
-    # the best separating direction gives the largest margin; the seeds' bound uses any
-    # unit w* with y (x . w*) >= gamma / 2, so take the one the perceptron found
-    w = p.coef_ / np.linalg.norm(p.coef_)
-    gamma = 2 * np.min(y * (X @ w))
+    # the seeds' bound holds for any unit w* with y (x . w*) >= gamma / 2; the tightest one
+    # comes from the data's own maximum margin: min |w|^2 s.t. y (x . w) >= 1, margin 1/|w|
+    gamma = 2 * _max_margin(X, y)
     bound = int(np.floor(4 * R ** 2 / gamma ** 2))
     print(f"perceptron: {p.n_updates_} updates in {p.n_epochs_} epochs, bound {bound}")
     assert p.converged_ and p.score(X, y) == 1.0
     assert p.n_updates_ <= bound
+
+
+def _max_margin(X, y):
+    """The largest margin of a plane through the origin separating (X, y), from the data."""
+    from scipy.optimize import minimize
+    w0 = np.linalg.lstsq(X, y, rcond=None)[0]
+    w0 /= np.min(y * (X @ w0))                   # feasible: y (x . w0) >= 1 (data separable)
+    res = minimize(lambda w: w @ w, w0, jac=lambda w: 2 * w, method="SLSQP",
+                   constraints=[{"type": "ineq", "fun": lambda w: y * (X @ w) - 1,
+                                 "jac": lambda w: y[:, None] * X}])
+    assert res.success and np.min(y * (X @ res.x)) >= 1 - 1e-6
+    return 1 / np.linalg.norm(res.x)
 
 
 def test_logistic_regression_and_lda_on_breast_cancer():
@@ -139,19 +150,102 @@ def test_linear_model_gradients_match_finite_differences(build):
     check_grads(model.loss, env, wrt=model.params, order=1, rtol=1e-5, atol=1e-7)
 
 
-def test_epoch_kernel_equals_the_same_steps_run_one_by_one():
-    X_tr, _, y_tr, _ = data.load_digits(dtype="float64")
-    X_tr, y_tr = X_tr[:200], y_tr[:200]
-    model = networks.mlp(64, [16], 10, "relu", "softmax", l2=1e-3, dtype="float64", seed=0)
-    a = Trainer(model, lr=0.1, momentum=0.9)
-    b = Trainer(model, lr=0.1, momentum=0.9)
-    order = np.random.default_rng(0).permutation(200)
-    record = a.step.epoch(X_tr, y_tr, batch_size=32, order=order)
-    losses = [float(b.step(X_tr[order[s:s + 32]], y_tr[order[s:s + 32]])[0])
-              for s in range(0, 200, 32)]
+def _epoch_data(kind, n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6))
+    if kind == "labels":
+        return X, rng.integers(0, 3, n)
+    if kind == "pm1":
+        return X, rng.choice([-1.0, 1.0], n)
+    if kind == "01":
+        return X, rng.integers(0, 2, n).astype(float)
+    return X, rng.standard_normal((n, 1))
+
+
+EPOCH_MODELS = {
+    "mlp relu softmax + L2": (lambda: networks.mlp(6, [16], 3, "relu", "softmax", l2=1e-3,
+                                                    dtype="float64", seed=0), "labels"),
+    "mlp tanh regression": (lambda: networks.mlp(6, [8], 1, "tanh", "linear", dtype="float64",
+                                                 seed=0), "real"),
+    "logistic regression": (lambda: networks.logistic_regression(6), "01"),
+    "softmax regression": (lambda: networks.softmax_regression(6, 3), "labels"),
+    "linear svm": (lambda: networks.linear_svm(6), "pm1"),
+    "perceptron": (lambda: networks.perceptron(6), "pm1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EPOCH_MODELS))
+def test_epoch_kernel_equals_the_same_steps_run_one_by_one(name):
+    build, kind = EPOCH_MODELS[name]
+    X, Y = _epoch_data(kind)
+    if name == "mlp relu softmax + L2":               # and on the real digits
+        X_tr, _, y_tr, _ = data.load_digits(dtype="float64")
+        model = networks.mlp(64, [16], 10, "relu", "softmax", l2=1e-3, dtype="float64", seed=0)
+        X, Y = X_tr[:200], y_tr[:200]
+    else:
+        model = build()
+    batch = 1 if name == "perceptron" else 32          # the perceptron rule: one example a step
+    extra = ("mistakes",) if name == "perceptron" else ()
+    a = Trainer(model, lr=0.1, momentum=0.9, outputs=extra)
+    b = Trainer(model, lr=0.1, momentum=0.9, outputs=extra)
+    order = np.random.default_rng(0).permutation(len(X))
+    record = a.step.epoch(X, Y, batch_size=batch, order=order)
+    losses = [float(b.step(X[order[s:s + batch]], Y[order[s:s + batch]])[0])
+              for s in range(0, len(X), batch)]
     np.testing.assert_array_equal(record[:, 0], losses)
     for p in model.params:
         np.testing.assert_array_equal(a.params[p], b.params[p])
+
+
+class _FakeTrainer:
+    """A trainer whose epochs cost nothing: fit's loop and its progress bar alone."""
+
+    def run_epoch(self, X, Y, batch_size, rng):
+        return np.array([[0.5], [0.25]])
+
+    def snapshot(self):
+        return {}
+
+    def restore(self, snap):
+        pass
+
+
+class _Terminal:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_on_a_terminal_and_silent_elsewhere(monkeypatch, capsys):
+    import builtins
+    import sys
+    from symdiff.models import train
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):              # the plain bar, tqdm or not
+        if name == "tqdm":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    train.fit(_FakeTrainer(), None, None, epochs=3, batch_size=1, verbose=1)
+    assert "epoch 3/3 loss 0.3750" in term.text
+    term.text = ""
+    train.fit(_FakeTrainer(), None, None, epochs=3, batch_size=1, verbose=0)
+    assert term.text == ""                            # verbose=0: silent on a terminal too
+    monkeypatch.setattr(sys, "stderr", __import__("io").StringIO())
+    train.fit(_FakeTrainer(), None, None, epochs=3, batch_size=1, verbose=1)
+    assert sys.stderr.getvalue() == ""                # not a terminal: silent
+    assert MLPClassifier().verbose == 1               # on by default in the estimators
 
 
 def test_estimator_protocol():
