@@ -65,8 +65,10 @@ class Nest:
 
     @property
     def parallel_safe(self):
-        """No task accumulates across the outer loops (except scalar totals)."""
-        return all(not t.outer_reduction for t in self.tasks)
+        """No task accumulates across the outer loops, except scalar sum totals (a loss),
+        which prange turns into per-thread partial sums."""
+        return all(not t.outer_reduction or (t.kind == "sum" and len(t.axes) == len(t.space))
+                   for t in self.tasks)
 
 
 @dataclass(eq=False)

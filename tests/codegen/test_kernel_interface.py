@@ -286,3 +286,16 @@ def test_epoch_checks_its_input_and_reuses_its_preparation_safely():
         losses = [float(step(X[order[s:s + 4]], Y[order[s:s + 4]])) for s in (0, 4, 8)]
         np.testing.assert_array_equal(record[:, 0], losses)
         np.testing.assert_array_equal(start, params[w])
+
+
+def test_parallel_runs_rows_and_scalar_totals_in_prange():
+    x, W = sd.var("px", ("batch", 16)), sd.param("pW", (16, 8))
+    h = sd.tanh(x @ W)
+    loss = sd.mean(sd.square(h - 0.5))                # row maps + a scalar total
+    rng = np.random.default_rng(0)
+    X, Wv = rng.standard_normal((300, 16)), rng.standard_normal((16, 8))
+    f = sd.compile([x, W], [loss, h], parallel=True)
+    assert "numba.prange" in f.source and "parallel=True" in f.source
+    want = sd.evaluate([loss, h], {x: X, W: Wv})
+    for a, b in zip(f(X, Wv), want):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
