@@ -153,10 +153,14 @@ def chain(rounds):
 def forward_cost(rounds):
     print("\n## Forward-mode Jacobian of 1000 -> 10 against n x f\n")
     n = 1000
-    t, plans, _ = run_case([n, 256, 256, 10], np.random.default_rng(2), rounds, ("forward",))
+    t, plans, _ = run_case([n, 256, 256, 10], np.random.default_rng(2), rounds,
+                           ("forward", "reverse"))
     ratio = t["forward"] / (n * t["symdiff f"])
+    y, _, _ = tanh_chain([n, 256, 256, 10], np.random.default_rng(2))
+    madds = plans["forward"].cost.madds / (n * sd.graph_cost(y).madds)
     print(f"symdiff: f {fmt(t['symdiff f'])}, forward Jacobian {fmt(t['forward'])}: "
-          f"{ratio:.3f} x (n x f), n = {n}")
+          f"{ratio:.3f} x (n x f) measured, {madds:.3f} x (n x f) in multiply-adds "
+          f"(the unit seeds make the first layer's tangent W1 itself), n = {n}")
     if "jax jacfwd" in t:
         print(f"JAX: f {fmt(t['jax f'])}, jacfwd {fmt(t['jax jacfwd'])}: "
               f"{t['jax jacfwd'] / (n * t['jax f']):.3f} x (n x f)")

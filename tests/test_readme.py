@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdiff.composites",
            "symdiff.losses", "symdiff.interpret", "symdiff.function", "symdiff.cost",
-           "symdiff.modes", "symdiff.compare"]
+           "symdiff.modes", "symdiff.compare", "symdiff.models.estimators"]
 
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
