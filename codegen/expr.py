@@ -68,6 +68,9 @@ class Body:
 
     def _read(self, n, idx):
         self.reads.setdefault(n, []).append(idx)
+        local = getattr(self.ctx, "scalar_local", None)
+        if not idx and local is not None and local(n) is not None:
+            return local(n)                  # a 0-d input read once before the loops
         ix = ", ".join(idx) if idx else "()"
         return f"{self.ctx.buffer_name(n)}[{ix}]"
 

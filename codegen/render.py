@@ -30,6 +30,13 @@ class Context:
         self.dim_casts = {}
         self.stage = 0
         self.prange = False
+        # 0-d inputs that no update writes (a learning rate, a scalar bias) are read once into
+        # a local: a load from a 0-d array inside a loop may alias the arrays it writes, which
+        # keeps LLVM from vectorizing the loop (measured: 8% of a small MLP's training step)
+        updated = {id(b) for b in prog.params}
+        self.scalars = {n: f"{b.name}_v" for n, b in prog.buffers.items()
+                        if not isinstance(n, tuple) and b.kind == "input" and not b.shape
+                        and id(b) not in updated}
 
     # Body context interface -------------------------------------------------------------
     def is_buffer(self, n):
@@ -38,6 +45,9 @@ class Context:
 
     def buffer_name(self, n):
         return self.prog.buffers[n].name
+
+    def scalar_local(self, n):
+        return self.scalars.get(n)
 
     def argmax_name(self, n):
         return self.prog.argmax[n].name
@@ -142,6 +152,8 @@ def _prologue(prog, ctx, out):
     for root, (i, axis) in prog.dims.items():
         out.emit(f"{ctx.dim_names[root]} = {prog.inputs[i].name}.shape[{axis}]")
     _shape_checks(prog, ctx, out)
+    for n, local in ctx.scalars.items():
+        out.emit(f"{local} = {prog.buffers[n].name}[()]")
     # where each slot and scratch fallback starts in its dtype's arena: computed by the
     # caller, who knows which fallbacks the outputs make unnecessary at these sizes
     items = [(f"ws{k}", dt, sz) for k, (dt, sz) in enumerate(prog.slots)] + \
