@@ -39,6 +39,9 @@ def add_parser(sub):
 
 def run(args):
     what = "hessian" if args.hessian else "hvp" if args.hvp else "jacobian"
+    if args.plot and (what != "jacobian" or args.spec != "net"):
+        raise SystemExit("symdiff compare: --plot sweeps the Jacobian of 'net' (n/m at a fixed "
+                         "n*m, from --in and --out)")
     y, x, inputs = build(args.spec, args.n_in, args.n_out, args.hidden, args.layers,
                          args.batch, args.seed, scalar=what != "jacobian")
     v = np.random.default_rng(args.seed + 1).standard_normal(x.shape) if what == "hvp" else None
@@ -46,8 +49,6 @@ def run(args):
     print(f"symdiff compare {args.spec}: {what} of `{_short(y)}` w.r.t. `{x.name}` ({widths})")
     print(sd.compare_modes(y, x, inputs, what=what, v=v, repeats=args.repeats))
     if args.plot:
-        if what != "jacobian" or args.spec in ZOO:
-            raise SystemExit("symdiff compare: --plot sweeps the Jacobian of a network spec")
         path = sweep_plot(args, args.plot)
         print(f"sweep plot written to {path}")
     return 0

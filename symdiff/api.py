@@ -160,7 +160,8 @@ def jacobian(y, x, mode="auto"):
 HESSIAN_MODES = {"forward": ("reverse", "forward"), "forward-over-reverse": ("reverse", "forward"),
                  "reverse": ("reverse", "reverse"), "reverse-over-reverse": ("reverse", "reverse"),
                  "reverse-over-forward": ("forward", "reverse"),
-                 "forward-over-forward": ("forward", "forward")}
+                 "forward-over-forward": ("forward", "forward"),
+                 "auto": ("reverse", "auto")}        # the gradient by reverse mode, then auto
 
 
 def hessian(y, x, mode="forward"):
@@ -168,7 +169,8 @@ def hessian(y, x, mode="forward"):
 
     ``mode`` names the outer mode over the inner one: ``"forward"`` (forward-over-reverse,
     the usual choice), ``"reverse"`` (reverse-over-reverse), ``"reverse-over-forward"`` (the
-    gradient by forward mode, differentiated in reverse) and ``"forward-over-forward"``.
+    gradient by forward mode, differentiated in reverse), ``"forward-over-forward"``, and
+    ``"auto"`` (the gradient by reverse mode, its Jacobian by ``jacobian(mode="auto")``).
 
     >>> import symdiff as sd, numpy as np
     >>> x = sd.var("x", (2,))
@@ -204,13 +206,16 @@ def hvp(y, x, v, mode="forward"):
     >>> sd.evaluate(hv, {x: np.array([1.0, 2.0])})
     array([ 6., 12.])
     """
+    v = F.as_node(v, x.dtype)
+    if v.shape != x.shape:
+        raise ShapeError(f"hvp: direction v of shape {shape_str(v.shape)} for `{x.name}` of "
+                         f"shape {shape_str(x.shape)}")
     if mode == "reverse-over-forward":          # d/dx <grad y, v> with <grad y, v> = jvp
         return grad(jvp(y, [x], [v]), x)
     g = grad(y, x)
     if mode in ("forward", "forward-over-reverse"):
         return jvp(g, [x], [v])
     if mode in ("reverse", "reverse-over-reverse"):
-        v = F.as_node(v, x.dtype)
         return grad(F.sum(g * v), x)
     raise ValueError(f"hvp: mode must be 'forward', 'reverse' or 'reverse-over-forward' "
                      f"(or the long names 'forward-over-reverse', 'reverse-over-reverse'), "

@@ -15,7 +15,7 @@ import numpy as np
 from . import api
 from .cost import get_weights, graph_cost
 from .function import compile as _compile
-from .graph import count_ops, leaves, toposort
+from .graph import Node, count_ops, leaves, toposort
 from .modes import STRATEGIES, plan_jacobian
 from .simplify import simplify, stabilize
 
@@ -81,6 +81,9 @@ def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeat
     >>> max(r.max_abs_diff for r in c.rows) < 1e-12
     True
     """
+    if not isinstance(x, Node):
+        raise TypeError(f"compare_modes: x must be one symdiff node (compare one input at a "
+                        f"time), got {type(x).__name__}")
     if what not in REFERENCE:
         raise ValueError(f"compare_modes: what must be 'jacobian', 'hessian' or 'hvp', "
                          f"got {what!r}")

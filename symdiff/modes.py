@@ -25,14 +25,16 @@ from . import frontend as F
 from .chain import layer_chain
 from .cost import Cost, get_weights, graph_cost, node_seconds
 from .dims import is_concrete, shape_str
-from .errors import ShapeError
+from .dtypes import is_float
+from .errors import DifferentiationError, ShapeError
 from .forward import jvp_graph
-from .graph import toposort
+from .graph import Node, toposort
 from .reverse import vjp_graph
 
 STRATEGIES = ("forward", "reverse", "auto", "optimal")
 MAX_CHAIN = 64          # longer chains fall back to the better pure mode
-MAX_UNIT_SEED = 4096    # above this width a unit sweep's cost is estimated, not built
+MAX_UNIT_SEED = 1024    # above this width a unit sweep's cost is estimated, not built
+PRUNE = 4.0             # auto builds no pure mode estimated this many times the cheapest
 COMPOSITE_PENALTY = 4   # node overheads charged per formed intermediate Jacobian
 MIXED_MARGIN = 0.03     # a mixed plan must be predicted 3% cheaper than a simpler one
 
@@ -78,6 +80,12 @@ def plan_jacobian(y, x, mode="auto", sizes=None, weights=None):
         raise ValueError(f"jacobian: mode must be one of {', '.join(map(repr, STRATEGIES))}, "
                          f"got {mode!r}")
     for node, what in ((x, "input"), (y, "output")):
+        if not isinstance(node, Node):
+            raise TypeError(f"jacobian: the {what} must be one symdiff node, got "
+                            f"{type(node).__name__}")
+        if not is_float(node.dtype):
+            raise DifferentiationError(f"jacobian: the {what} `{node.name}` has dtype "
+                                       f"{node.dtype}; only float nodes have derivatives")
         if not is_concrete(node.shape):
             raise ShapeError(f"jacobian: the {what} `{node.name}` has symbolic shape "
                              f"{shape_str(node.shape)}; a Jacobian needs concrete sizes")
@@ -98,17 +106,29 @@ def plan_jacobian(y, x, mode="auto", sizes=None, weights=None):
 
 
 def _auto(y, x, chain, sizes, weights):
-    """The cheapest predicted of forward, reverse and (on a chain) the optimal bracketing."""
-    plans = [_finish(_pure(y, x, m), y, x, sizes, weights) for m in ("forward", "reverse")]
+    """The cheapest predicted of forward, reverse and (on a chain) the optimal bracketing.
+
+    The dynamic program's sweep estimates (one generic direction per segment, cheap to
+    build) first rule out a pure mode predicted PRUNE times dearer than the best, so a
+    Jacobian of a 10,000-wide input by reverse mode never builds the 10,000-direction
+    forward graph just to compare it.
+    """
+    br = Bracketing(chain or [x, y], sizes, weights)
+    est = {"forward": br.fwd_cost(1, br.L), "reverse": br.rev_cost(1, br.L)}
+    best_est = min(est.values())
+    plans = [_finish(_pure(y, x, m), y, x, sizes, weights) for m in ("forward", "reverse")
+             if est[m] <= PRUNE * best_est]
     if chain is not None:
-        tree = Bracketing(chain, sizes, weights).solve()
+        tree = br.solve()
         if tree[0] not in ("fwd", "rev") or (tree[1], tree[2]) != (1, len(chain) - 1):
             plans.append(_finish(JacobianPlan("optimal", "auto", tree, _widths(chain)),
                                  y, x, sizes, weights, chain))
     best = min(plans, key=lambda p: p.predicted * (1 + MIXED_MARGIN * (p.strategy == "optimal")))
     best.requested = "auto"
-    best.note = "predicted " + ", ".join(f"{p.strategy} {p.predicted * 1e3:.3g} ms"
-                                         for p in plans)
+    notes = [f"{p.strategy} {p.predicted * 1e3:.3g} ms" for p in plans]
+    notes += [f"{m} not built (estimated {est[m] / best_est:.0f}x dearer)" for m in est
+              if est[m] > PRUNE * best_est]
+    best.note = "predicted " + ", ".join(notes)
     return best
 
 
@@ -130,7 +150,8 @@ def _chain(y, x):
     """The layer chain from x to y, or (None, why not)."""
     chain = layer_chain(y, x)
     if len(chain) < 3:
-        return None, "not a chain: no single-tensor cut between the input and the output"
+        return None, "not a chain: no layer boundary (a single tensor every path passes) " \
+            "between the input and the output"
     if len(chain) - 1 > MAX_CHAIN:
         return None, f"a chain of {len(chain) - 1} layers is longer than {MAX_CHAIN}"
     if not all(is_concrete(v.shape) for v in chain):
@@ -192,9 +213,10 @@ class Emitter:
 
 
 def _unit(v):
-    """The unit seed of v: the identity, one direction per element, shape (size, *v.shape)."""
+    """The unit seed of v: the identity, one direction per element, shape (size, *v.shape);
+    a reshape of an identity constant, which the matmul rules recognize."""
     size = int(v.size)
-    return F.const(np.eye(size, dtype=v.dtype).reshape((size,) + tuple(v.shape)))
+    return F.reshape(F.const(np.eye(size, dtype=v.dtype)), (size,) + tuple(v.shape))
 
 
 def _zeros(shape, dtype):
@@ -215,6 +237,14 @@ class Bracketing:
         self.rev1 = {s: self._sweep(s, "rev", probe=True) for s in segs}
         self.fwdu = {s: self._sweep(s, "fwd", probe=False) for s in segs}
         self.revu = {s: self._sweep(s, "rev", probe=False) for s in segs}
+
+    def fwd_cost(self, i, j):
+        """Seconds of n_{i-1} unit tangent sweeps through segments i..j."""
+        return self.fwdu[i][0] + self._sweeps(self.fwd1, i + 1, j, self.n[i - 1])
+
+    def rev_cost(self, i, j):
+        """Seconds of n_j unit adjoint sweeps back through segments j..i."""
+        return self.revu[j][0] + self._sweeps(self.rev1, i, j - 1, self.n[j])
 
     def _sweep(self, s, kind, probe):
         """(fixed, per-direction) seconds of one segment's tangent or adjoint sweep.
@@ -269,8 +299,8 @@ class Bracketing:
 
     def _options(self, i, j, best):
         n = self.n
-        yield (self.fwdu[i][0] + self._sweeps(self.fwd1, i + 1, j, n[i - 1]), ("fwd", i, j))
-        yield (self.revu[j][0] + self._sweeps(self.rev1, i, j - 1, n[j]), ("rev", i, j))
+        yield self.fwd_cost(i, j), ("fwd", i, j)
+        yield self.rev_cost(i, j), ("rev", i, j)
         # near-ties go to the simpler plan: a formed intermediate Jacobian costs a buffer and
         # a loop more than the model sees
         extra, m = COMPOSITE_PENALTY * self.w["node"], 1 + MIXED_MARGIN

@@ -97,6 +97,9 @@ def _rows_matmul(t, b):
     lead = t.shape[:-1]
     if not is_concrete(lead):
         return t @ b
+    unit = _batched_unit_product(t, b)
+    if unit is not None:
+        return unit
     rows = int(np.prod(lead, dtype=np.int64))
     flat = F.reshape(t, (rows, t.shape[-1]))
     diag = diagonal(flat)
@@ -105,6 +108,23 @@ def _rows_matmul(t, b):
     else:                                         # diag(v) B = v[:, None] * B: a row scaling
         prod = b if diag is None else F.reshape(diag, (rows, 1)) * b
     return F.reshape(prod, lead + b.shape[-1:])
+
+
+def _batched_unit_product(t, b):
+    """U @ B for the unit seed U of a batched operand X (shape (M*K,) + X.shape, X = (..., K))
+    without a product: direction (i, j) holds row j of B in row i, zeros elsewhere, i.e.
+    eye(M)[i, i'] * B[j, :] as a broadcast product (M K M h multiplies instead of M K M K h
+    multiply-adds against a one-hot constant)."""
+    base = _unreshape(t)
+    n, k = t.shape[0], t.shape[-1]
+    if t.ndim < 3 or base.op is not Op.CONST or base.shape != (n, n) or \
+            not base.arg.identity or int(np.prod(t.shape[1:], dtype=np.int64)) != n:
+        return None
+    m, h = n // k, b.shape[-1]
+    if m == 1:
+        return None                  # a vector's unit seed: the identity path gives B itself
+    eye = F.reshape(F.const(np.eye(m, dtype=t.dtype)), (m, 1, m, 1))
+    return F.reshape(eye * F.reshape(b, (1, k, 1, h)), t.shape[:-1] + (h,))
 
 
 def _left_matmul(a2, tb, nb, rank):
@@ -145,7 +165,9 @@ def diagonal(t):
         return _DENSE
     if base.op is Op.NEG:
         d = diagonal(base.src[0])
-        return _DENSE if d is _DENSE else -(1 if d is None else d)
+        if d is None:
+            return F.broadcast_to(F.const(-1, t.dtype), (n,))    # -I = diag(-1)
+        return _DENSE if d is _DENSE else -d
     if base.op is not Op.MUL:
         return _DENSE
     for m, v in (base.src, base.src[::-1]):

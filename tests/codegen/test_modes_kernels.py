@@ -86,3 +86,15 @@ def test_crossover_interpolates_in_log_space():
     assert crossover([0.1, 1, 10], [1, 2, 4], [4, 2, 1]) == 1
     assert abs(crossover([1, 100], [1, 4], [2, 2]) - 10) < 1e-9     # log ratio 0 halfway
     assert crossover([1, 10], [1, 1], [2, 2]) is None
+
+
+def test_batched_unit_seeds_and_negated_seeds_compile():
+    rng = np.random.default_rng(3)
+    X, W1, W2 = sd.var("bX", (4, 6)), sd.param("bW1", (6, 5)), sd.param("bW2", (5, 3))
+    b = sd.param("bb", (4, 3))
+    y = b - sd.tanh(X @ W1) @ W2
+    env = {X: rng.standard_normal((4, 6)), W1: rng.standard_normal((6, 5)),
+           W2: rng.standard_normal((5, 3)), b: rng.standard_normal((4, 3))}
+    outs = [sd.jacobian(y, X, mode=m) for m in MODES]
+    f = sd.compile(list(env), outs)
+    assert_kernel_matches(f, outs, env, list(env), RTOL64)

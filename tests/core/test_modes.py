@@ -270,3 +270,56 @@ def test_compare_modes_table_with_the_numpy_backend():
         sd.compare_modes(y, x, {k: v for k, v in env.items() if k is not x}, backend="numpy")
     h = sd.compare_modes(sd.sum(y * y), x, env, what="hessian", backend="numpy", repeats=2)
     assert len(h.rows) == 4 and all(r.max_abs_diff < 1e-12 for r in h.rows)
+
+
+# --- edge cases found in review --------------------------------------------------------------
+def test_negated_unit_seeds_before_a_matmul():
+    rng = np.random.default_rng(4)
+    x, A, b, W = sd.var("x", (3,)), sd.param("A", (4, 3)), sd.param("b", (4,)), sd.param("W", (3, 4))
+    env = {x: rng.standard_normal(3), A: rng.standard_normal((4, 3)), b: rng.standard_normal(4),
+           W: rng.standard_normal((3, 4))}
+    for y in (b - A @ x, (1.0 - x) @ A.T, (-x) @ W, -(x @ W)):
+        for mode in MODES:
+            np.testing.assert_allclose(sd.evaluate(sd.jacobian(y, x, mode), env),
+                                       numeric_jacobian(y, x, env), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(1, 6), (4, 6), (2, 3, 6)])
+def test_unit_seeds_of_batched_inputs_cost_no_products(shape):
+    rng = np.random.default_rng(5)
+    X, W1, W2 = sd.var("X", shape), sd.param("W1", (6, 5)), sd.param("W2", (5, 3))
+    y = sd.tanh(X @ W1) @ W2
+    env = {X: rng.standard_normal(shape), W1: rng.standard_normal((6, 5)),
+           W2: rng.standard_normal((5, 3))}
+    for mode in ("forward", "reverse"):
+        J = sd.jacobian(y, X, mode)
+        assert _matmuls_against_constants(J) == []
+        np.testing.assert_allclose(sd.evaluate(J, env), numeric_jacobian(y, X, env),
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_plans_refuse_integer_inputs_and_outputs():
+    k, W = sd.var("k", (3,), "int64"), sd.param("W", (3, 2))
+    with pytest.raises(sd.DifferentiationError, match="input `k` has dtype int64"):
+        sd.plan_jacobian(sd.tanh(sd.cast(k, "float64") @ W), k, "optimal")
+    x = sd.var("x", (3,))
+    with pytest.raises(sd.DifferentiationError, match="has dtype int64"):
+        sd.plan_jacobian(sd.cast(sd.tanh(x @ W) * 10, "int64"), x, "optimal")
+    with pytest.raises(TypeError, match="compare one input at a time"):
+        sd.compare_modes(sd.tanh(x @ W), [x, W], {x: np.ones(3), W: np.ones((3, 2))})
+
+
+def test_auto_builds_no_hopeless_mode():
+    x = sd.var("x", (6000,))
+    plan = sd.plan_jacobian(sd.sum(sd.tanh(x) * x), x, "auto")
+    assert plan.strategy == "reverse" and "forward not built" in plan.note
+
+
+def test_hessian_auto_and_hvp_direction_shape():
+    x = sd.var("x", (3,))
+    y = sd.sum(sd.tanh(x) ** 3)
+    env = {x: np.array([0.3, -0.2, 0.9])}
+    np.testing.assert_allclose(sd.evaluate(sd.hessian(y, x, "auto"), env),
+                               sd.evaluate(sd.hessian(y, x, "reverse"), env), rtol=1e-12)
+    with pytest.raises(sd.ShapeError, match="direction v of shape \\(3, 3\\) for `x`"):
+        sd.hvp(y, x, np.ones((3, 3)))
