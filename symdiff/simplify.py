@@ -214,6 +214,8 @@ ALGEBRA = RuleSet("algebra", [
     R("x / -y -> -(x / y)", X / S(-Y), lambda n, x, y: -(x / y)),
     R("x - x -> 0 (x finite)", P(Op.SUB, Pat.var("x", finite), X), _zero),
     R("x + x -> 2 * x", X + X, lambda n, x: 2 * x),
+    R("(x + y) + x -> 2 * x + y", S(X + Y) + X, lambda n, x, y: 2 * x + y),
+    R("c * x + d * x -> (c + d) * x", S(C * X) + S(D * X), lambda n, c, d, x: (c + d) * x),
     R("c * x + d * y -> c * (x - y) (d = -c)", S(C * X) + S(D * Y), _opposite_factors),
     R("c * (x - y) -> (-c) * (y - x) (c < 0)", C * S(X - Y), _positive_factor),
     R("c * (d * x) -> (c * d) * x", C * S(D * X), lambda n, c, d, x: (c * d) * x),

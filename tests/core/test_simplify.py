@@ -37,6 +37,8 @@ EXAMPLES = {
     "x / -y -> -(x / y)": x / (-p),
     "x - x -> 0 (x finite)": (fin - fin) + x,
     "x + x -> 2 * x": x + x,
+    "(x + y) + x -> 2 * x + y": (2.0 * x + sd.tanh(y)) + 2.0 * x,
+    "c * x + d * x -> (c + d) * x": 2.0 * x + 3.0 * x,
     "c * x + d * y -> c * (x - y) (d = -c)": 2.0 * x + (-2.0) * y,
     "c * (x - y) -> (-c) * (y - x) (c < 0)": -2.0 * (x - y),
     "c * (d * x) -> (c * d) * x": 2.0 * (3.0 * x),
