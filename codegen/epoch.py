@@ -40,7 +40,7 @@ def render_epoch(kernel, step_module):
         "    steps = (n + batch - 1) // batch",
     ]
     # rows of rank >= 2 inputs are copied element by element through (rows, width) views:
-    # a row slice assignment per example costs more than the whole step on small models
+    # a row slice assignment per example made a 64-32-10 training step ~8% slower
     for k, r in enumerate(ranks):
         if r >= 2:
             lines.append(f"    wd{k} = {names_in[k]}.size // max({names_in[k]}.shape[0], 1)")

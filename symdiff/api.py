@@ -11,7 +11,7 @@ from .dtypes import is_float
 from .errors import DifferentiationError, ShapeError
 from .forward import jvp_graph
 from .graph import Node, flatten, unflatten
-from .modes import plan_jacobian
+from .modes import plan_jacobian, zeros as _zeros
 from .reverse import vjp_graph
 from .simplify import stabilize
 
@@ -35,10 +35,6 @@ def _float_output(y, fn):
         raise DifferentiationError(f"{fn}: the output `{y.name}` has dtype {y.dtype}; "
                                    f"only float outputs can be differentiated")
     return y
-
-
-def _zeros(shape, dtype):
-    return F.broadcast_to(F.const(0, dtype), shape)
 
 
 def _fill(results, targets, disconnected, fn, batch=()):

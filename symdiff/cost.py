@@ -95,13 +95,6 @@ def node_cost(n, sizes=None):
     return 0, size, size if n.op in TRANSCENDENTAL else 0
 
 
-def node_seconds(n, sizes=None, weights=None):
-    """Predicted seconds of one operation node (leaves are never passed here)."""
-    w = weights or get_weights()
-    b, lp, t = node_cost(n, sizes)
-    return b * w["blas"] + lp * w["loop"] + t * w["trans"] + w["node"]
-
-
 def graph_cost(outputs, sizes=None, primal=None):
     """The ``Cost`` of computing ``outputs`` (a node or a structure of nodes).
 
@@ -241,5 +234,4 @@ def _median_time(fn, repeat=15):
     return float(np.median(times))
 
 
-__all__ = ["Cost", "graph_cost", "node_cost", "get_weights", "calibrate", "DEFAULT_WEIGHTS",
-           "node_seconds"]
+__all__ = ["Cost", "graph_cost", "node_cost", "get_weights", "calibrate", "DEFAULT_WEIGHTS"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import frontend as F
 from .chain import layer_chain
-from .cost import Cost, get_weights, graph_cost, node_seconds
+from .cost import Cost, get_weights, graph_cost, node_cost
 from .dims import is_concrete, shape_str
 from .dtypes import is_float
 from .errors import DifferentiationError, ShapeError
@@ -200,7 +200,7 @@ class Emitter:
         dirs = seed.shape[0]
         (t,) = jvp_graph([self.v[b]], {self.v[a]: seed}, batch=(dirs,))
         if t is None:
-            return _zeros((self.n[b], dirs), self.v[b].dtype)
+            return zeros((self.n[b], dirs), self.v[b].dtype)
         return F.transpose(F.reshape(t, (dirs, self.n[b])))
 
     def _pull_rows(self, seed, a, b):
@@ -208,7 +208,7 @@ class Emitter:
         dirs = seed.shape[0]
         (c,) = vjp_graph([self.v[b]], [seed], [self.v[a]], batch=(dirs,))
         if c is None:
-            return _zeros((dirs, self.n[a]), self.v[a].dtype)
+            return zeros((dirs, self.n[a]), self.v[a].dtype)
         return F.reshape(c, (dirs, self.n[a]))
 
 
@@ -219,7 +219,8 @@ def _unit(v):
     return F.reshape(F.const(np.eye(size, dtype=v.dtype)), (size,) + tuple(v.shape))
 
 
-def _zeros(shape, dtype):
+def zeros(shape, dtype):
+    """An exact zero array as a graph (a broadcast scalar): a disconnected derivative."""
     return F.broadcast_to(F.const(0, dtype), shape)
 
 
@@ -272,7 +273,8 @@ class Bracketing:
         for n in toposort([out]):
             if n in self.primal or n is seed:
                 continue
-            work = node_seconds(n, self.sizes, self.w) - self.w["node"]
+            b, lp, t = node_cost(n, self.sizes)
+            work = b * self.w["blas"] + lp * self.w["loop"] + t * self.w["trans"]
             fixed += self.w["node"]                 # one loop or call, whatever the width
             if probe and any(s in scaled for s in n.src):
                 scaled.add(n)
