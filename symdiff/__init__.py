@@ -28,8 +28,12 @@ from .frontend import (abs, add, argmax_mask, as_node, broadcast_to, cast, const
                        equal, exp, expm1, greater, greater_equal, less, less_equal, log, log1p,
                        matmul, matrix_transpose, max, maximum, minimum, mul, neg, not_equal,
                        one_hot, param, pow, reshape, sigmoid, sign, sin, size_of, softplus, sqrt,
-                       stop_gradient, sub, sum, take, tanh, transpose, var, where)
+                       stop_gradient, sub, sum, take_rows, tanh, transpose, var, where)
+from .einsum import einsum
 from .function import compile
+from .joins import diag, diagonal, eye, pad, repeat, split, stack, tile, trace, tril, triu
+from .tensor import (argmax, argmin, concatenate, cumsum, flip, index_add, iota, scatter_add,
+                     segment_sum, take, take_along_axis)
 from .graph import Node, count_ops, substitute, toposort
 from .interpret import evaluate
 from .modes import JacobianPlan, plan_jacobian

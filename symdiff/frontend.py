@@ -249,12 +249,13 @@ def broadcast_to(x, shape):
 
 
 # --- indexing ----------------------------------------------------------------------------
-def take(x, idx):
-    """``x[..., idx[...]]``: one index per row along the last axis (e.g. integer class labels).
+def take_rows(x, idx):
+    """``x[..., idx[...]]``: one index per row along the last axis (e.g. integer class labels);
+    the leading dims of x broadcast against idx. (``sd.take`` is numpy.take.)
 
     >>> import symdiff as sd, numpy as np
     >>> z = sd.var("z", (2, 3)); y = sd.var("y", (2,), dtype="int64")
-    >>> sd.evaluate(sd.take(z, y), {z: np.arange(6.0).reshape(2, 3), y: np.array([2, 0])})
+    >>> sd.evaluate(sd.take_rows(z, y), {z: np.arange(6.0).reshape(2, 3), y: np.array([2, 0])})
     array([2., 3.])
     """
     x, idx = as_node(x), as_node(idx)

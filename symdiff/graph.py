@@ -186,6 +186,11 @@ class Node:
     def reshape(self, *shape):
         return _fe.reshape(self, shape[0] if len(shape) == 1 else shape)
 
+    def __getitem__(self, key):
+        """NumPy indexing: ints, slices, None, ... and one integer array (see indexing.py)."""
+        from .indexing import getitem
+        return getitem(self, key)
+
     def astype(self, dtype):
         return _fe.cast(self, dtype)
 

@@ -57,7 +57,7 @@ def softmax_cross_entropy(z, y, reduction="none", axis=-1):
     if y.dtype == "int64":
         if axis not in (-1, z.ndim - 1):
             raise ShapeError("softmax_cross_entropy: integer labels need the class axis last")
-        return _reduce(C.logsumexp(z, -1) - F.take(z, y), reduction)
+        return _reduce(C.logsumexp(z, -1) - F.take_rows(z, y), reduction)
     if y.dtype == "bool":
         y = F.cast(y, z.dtype)
     return _reduce(-F.sum(y * C.log_softmax(z, axis), axis), reduction)

@@ -59,6 +59,16 @@ class Op(enum.Enum):
     TAKE = "take"                # x[..., idx[...]]: one index per row along the last axis
     ONE_HOT = "one_hot"          # arg = (depth, dtype)
     ARGMAX_MASK = "argmax_mask"  # bool mask, True at the first maximum over arg=axes
+    # tensor language: index space, slicing, joining, gather/scatter, scans
+    IOTA = "iota"                # the index along one axis; arg = (shape, axis, dtype); no sources
+    SLICE = "slice"              # basic slicing; arg = per axis None (all) or (start, step, size)
+    PAD = "pad"                  # constant padding; arg = (per axis (lo, hi, interior), value)
+    FLIP = "flip"                # reverse the order along arg = axes (negative ints)
+    CONCAT = "concatenate"       # join along arg = axis (negative int); n-ary
+    GATHER = "gather"            # numpy.take along arg = (axis, batch): batch leading dims shared
+    SCATTER_ADD = "scatter_add"  # x with updates added at idx along arg = (axis, batch)
+    CUMSUM = "cumsum"            # inclusive prefix sum along arg = axis (negative int)
+    ARGMAX = "argmax"            # int64 index of the first maximum along arg = axis (negative int)
 
     def __repr__(self):
         return f"Op.{self.name}"
@@ -74,19 +84,25 @@ REDUCE = frozenset({Op.SUM, Op.MAX})
 MOVEMENT = frozenset({Op.TRANSPOSE, Op.RESHAPE, Op.BROADCAST_TO})
 COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE})
 # ops whose output carries no derivative information (zero or undefined derivative)
-NONDIFF = COMPARE | {Op.SIGN, Op.STOP_GRADIENT, Op.ONE_HOT, Op.ARGMAX_MASK, Op.DIM}
+NONDIFF = COMPARE | {Op.SIGN, Op.STOP_GRADIENT, Op.ONE_HOT, Op.ARGMAX_MASK, Op.DIM, Op.IOTA,
+                     Op.ARGMAX}
 # ops linear in every differentiable input
 LINEAR = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.SUM, Op.TRANSPOSE, Op.RESHAPE, Op.BROADCAST_TO,
-                    Op.CAST})
+                    Op.CAST, Op.SLICE, Op.FLIP, Op.CONCAT, Op.GATHER, Op.SCATTER_ADD, Op.CUMSUM})
+# ops that only move or select elements: index maps in the loop IR, never arithmetic
+INDEX_MAPS = frozenset({Op.SLICE, Op.PAD, Op.FLIP, Op.CONCAT, Op.GATHER, Op.IOTA})
 # unary float functions: integer/bool inputs are promoted to float64 as numpy does
 FLOAT_UNARY = frozenset({Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.TANH, Op.SIN, Op.COS,
                          Op.SIGMOID, Op.SOFTPLUS})
 
-ARITY = {op: 0 for op in LEAVES}
-ARITY.update({op: 1 for op in UNARY | REDUCE | MOVEMENT | {Op.ONE_HOT, Op.ARGMAX_MASK}})
-ARITY.update({op: 2 for op in BINARY | COMPARE | {Op.MATMUL, Op.TAKE}})
+ARITY = {op: 0 for op in LEAVES | {Op.IOTA}}
+ARITY.update({op: 1 for op in UNARY | REDUCE | MOVEMENT | {Op.ONE_HOT, Op.ARGMAX_MASK, Op.SLICE,
+                                                           Op.PAD, Op.FLIP, Op.CUMSUM, Op.ARGMAX}})
+ARITY.update({op: 2 for op in BINARY | COMPARE | {Op.MATMUL, Op.TAKE, Op.GATHER}})
 ARITY[Op.WHERE] = 3
+ARITY[Op.SCATTER_ADD] = 3
 ARITY[Op.FN] = None        # as many sources as the function has arguments
+ARITY[Op.CONCAT] = None    # any number of parts
 
 INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.POW: "**", Op.MATMUL: "@",
          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!="}

@@ -12,6 +12,7 @@ reductions use ``nb`` explicitly; reduction axes are negative so they survive ba
 import numpy as np
 
 from . import frontend as F
+from . import tensor as T
 from .dims import broadcast_shapes, is_concrete
 from .ops import Op
 
@@ -247,9 +248,18 @@ JVP = {
     Op.RESHAPE: lambda n, t, nb: F.reshape(t[0], t[0].shape[:nb] + n.shape),
     Op.BROADCAST_TO: lambda n, t, nb: F.broadcast_to(pad(t[0], nb, n.ndim),
                                                      t[0].shape[:nb] + n.shape),
-    Op.TAKE: lambda n, t, nb: F.take(t[0], n.src[1]),
+    Op.TAKE: lambda n, t, nb: F.take_rows(t[0], n.src[1]),
     Op.ONE_HOT: None,
     Op.ARGMAX_MASK: None,
+    Op.IOTA: None,
+    Op.SLICE: lambda n, t, nb: T.slice_axes(t[0], (None,) * nb + n.arg),
+    Op.PAD: lambda n, t, nb: T.pad_axes(t[0], ((0, 0, 0),) * nb + n.arg[0]),   # pads with 0
+    Op.FLIP: lambda n, t, nb: T.flip(t[0], n.arg),
+    Op.CONCAT: lambda n, t, nb: _concat_jvp(n, t, nb),
+    Op.GATHER: lambda n, t, nb: _gather(t[0], n, nb),
+    Op.SCATTER_ADD: lambda n, t, nb: _scatter_jvp(n, t, nb),
+    Op.CUMSUM: lambda n, t, nb: T.cumsum(t[0], n.arg),
+    Op.ARGMAX: None,
 }
 
 
@@ -316,6 +326,15 @@ VJP = {
     Op.TAKE: lambda n, g, nb: (_take_vjp(n, g), None),
     Op.ONE_HOT: None,
     Op.ARGMAX_MASK: None,
+    Op.IOTA: None,
+    Op.SLICE: lambda n, g, nb: (T.pad_axes(g, ((0, 0, 0),) * nb + _slice_pads(n)),),
+    Op.PAD: lambda n, g, nb: (T.slice_axes(g, (None,) * nb + _pad_slices(n)),),
+    Op.FLIP: lambda n, g, nb: (T.flip(g, n.arg),),
+    Op.CONCAT: lambda n, g, nb: _concat_vjp(n, g, nb),
+    Op.GATHER: lambda n, g, nb: (_scatter(_zeros(g, nb, n.src[0]), n, g, nb), None),
+    Op.SCATTER_ADD: lambda n, g, nb: (g, None, _gather(g, n, nb)),
+    Op.CUMSUM: lambda n, g, nb: (T.flip(T.cumsum(T.flip(g, n.arg), n.arg), n.arg),),  # sum_{j>=i}
+    Op.ARGMAX: None,
 }
 
 
@@ -328,6 +347,84 @@ def _take_vjp(n, g):
     """Scatter g back along the last axis: g[..., None] * one_hot(idx)."""
     x, idx = n.src
     return F.reshape(g, g.shape + (1,)) * F.one_hot(idx, x.shape[-1], n.dtype)
+
+
+# --- tensor language ---------------------------------------------------------------------
+def _slice_pads(n):
+    """The zero padding that puts a slice's cotangent back in place: (lo, hi, interior)."""
+    out = []
+    for d, s in zip(n.src[0].shape, n.arg):
+        if s is None:
+            out.append((0, 0, 0))
+        elif s[2] == 0:
+            out.append((d, 0, 0))
+        else:
+            start, step, size = s
+            out.append((start, d - start - (size - 1) * step - 1, step - 1))
+    return tuple(out)
+
+
+def _pad_slices(n):
+    """The slice of a padded array that holds the original elements."""
+    return tuple(None if w == (0, 0, 0) else (w[0], w[2] + 1, d)
+                 for d, w in zip(n.src[0].shape, n.arg[0]))
+
+
+def _zeros(g, nb, like):
+    return F.broadcast_to(F.const(0, g.dtype), g.shape[:nb] + like.shape)
+
+
+def _concat_jvp(n, t, nb):
+    batch = next(x for x in t if x is not None).shape[:nb]
+    parts = [x if x is not None else F.broadcast_to(F.const(0, n.dtype), batch + s.shape)
+             for x, s in zip(t, n.src)]
+    return T.concatenate(parts, n.arg)
+
+
+def _concat_vjp(n, g, nb):
+    out, at = [], 0
+    for s in n.src:
+        size = s.shape[n.arg]
+        spec = [None] * g.ndim
+        spec[n.arg] = (at, 1, size)
+        out.append(T.slice_axes(g, spec))
+        at += size
+    return tuple(out)
+
+
+def _batched_index(n, nb, lead):
+    """(idx, (axis, batch)) of a gather/scatter node for values with ``nb`` batch axes: the
+    axis shifts by nb; with batch dims, the index is broadcast over the new leading axes."""
+    idx, (axis, batch) = n.src[1], n.arg
+    if nb == 0:
+        return idx, n.arg
+    if batch == 0:
+        return idx, (axis + nb, 0)
+    return F.broadcast_to(idx, lead + idx.shape), (axis + nb, batch + nb)
+
+
+def _gather(x, n, nb):
+    """Gather x (batch + source shape) as node n gathers."""
+    idx, arg = _batched_index(n, nb, x.shape[:nb])
+    return F.Node.make(Op.GATHER, (x, idx), arg)
+
+
+def _scatter(x, n, upd, nb):
+    """Scatter-add upd (batch + gathered shape) into x (batch + source shape) as n indexes."""
+    idx, arg = _batched_index(n, nb, x.shape[:nb])
+    return F.Node.make(Op.SCATTER_ADD, (x, idx, upd), arg)
+
+
+def _scatter_jvp(n, t, nb):
+    tx, _, tu = t
+    if tu is None:
+        return tx
+    batch = tu.shape[:nb]
+    base = F.broadcast_to(pad(tx, nb, n.ndim), batch + n.shape) if tx is not None else \
+        F.broadcast_to(F.const(0, n.dtype), batch + n.shape)
+    if tu.dtype != n.dtype:
+        tu = F.cast(tu, n.dtype)
+    return _scatter(F.cast(base, n.dtype), n, tu, nb)
 
 
 DIFFERENTIABLE = frozenset(op for op, rule in JVP.items() if rule is not None)

@@ -65,6 +65,83 @@ def _argmax_mask(arg, shape, x):
     return np.transpose(mask.reshape(moved.shape), np.argsort(rest + axes))
 
 
+# --- tensor language ---------------------------------------------------------------------
+def _iota(arg, shape):
+    _, axis, dtype = arg
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return np.broadcast_to(np.arange(shape[axis], dtype=dtype).reshape(view), shape)
+
+
+def _slice(arg, shape, x):
+    return x[tuple(slice(None) if s is None else slice(s[0], s[0] + s[1] * (s[2] - 1) + 1, s[1])
+                   for s in arg)]
+
+
+def _pad(arg, shape, x):
+    widths, value = arg
+    out = np.full(shape, value, dtype=x.dtype)
+    out[tuple(slice(lo, lo + (d - 1) * (k + 1) + 1, k + 1) if d else slice(lo, lo)
+              for (lo, _, k), d in zip(widths, x.shape))] = x
+    return out
+
+
+def _wrap_index(idx, size, op, what="index"):
+    """NumPy's negative indices (-size <= i < 0 count from the end); others raise."""
+    idx = np.asarray(idx)
+    if idx.size and (idx.min() < -size or idx.max() >= size):
+        bad = idx.min() if idx.min() < -size else idx.max()
+        raise ArgumentError(f"{op}: {what} {bad} is out of range for an axis of size {size} "
+                            f"(valid: {-size} to {size - 1})")
+    return np.where(idx < 0, idx + size, idx)
+
+
+def _gather(arg, shape, x, idx):
+    axis, batch = arg
+    if batch == 0:
+        return np.take(x, _wrap_index(idx, x.shape[axis], "take"), axis=axis)
+    return x[_batched_key(arg, x.shape, idx, "take")]
+
+
+def _batched_key(arg, xshape, idx, op):
+    """Index tuple for x (B..., A..., n, C...) with idx (B..., J...): out (B..., A..., J..., C...)."""
+    axis, batch = arg
+    idx = _wrap_index(idx, xshape[axis], op)
+    nj = idx.ndim - batch
+    a = axis - batch
+    out_nd = axis + nj + len(xshape) - axis - 1
+    key = []
+    for k in range(batch):           # batch axis k sits at output position k
+        key.append(np.arange(xshape[k]).reshape((-1,) + (1,) * (out_nd - k - 1)))
+    for k in range(batch, axis):     # kept axes of x before the gathered one
+        key.append(np.arange(xshape[k]).reshape((-1,) + (1,) * (out_nd - k - 1)))
+    j = idx.reshape(idx.shape[:batch] + (1,) * a + idx.shape[batch:] +
+                    (1,) * (len(xshape) - axis - 1))
+    key.append(j)
+    for k in range(axis + 1, len(xshape)):
+        pos = axis + nj + (k - axis - 1)
+        key.append(np.arange(xshape[k]).reshape((-1,) + (1,) * (out_nd - pos - 1)))
+    return tuple(key)
+
+
+def _scatter_add(arg, shape, x, idx, upd):
+    out = np.array(np.broadcast_to(x, shape), dtype=np.result_type(x, upd))
+    axis, batch = arg
+    if batch == 0:
+        key = (slice(None),) * axis + (_wrap_index(idx, shape[axis], "scatter_add"),)
+        np.add.at(out, key, upd)
+    else:
+        key = _batched_key(arg, shape, idx, "scatter_add")
+        np.add.at(out, tuple(np.broadcast_arrays(*key)), upd)
+    return out
+
+
+def _argmax(arg, shape, x):
+    if x.shape[arg] == 0:
+        raise ArgumentError("argmax: the reduced axis is empty")
+    return np.argmax(x, axis=arg)
+
+
 SEMANTICS = {
     Op.NEG: _ufunc(np.negative),
     Op.EXP: _ufunc(np.exp),
@@ -105,6 +182,15 @@ SEMANTICS = {
     Op.TAKE: _take,
     Op.ONE_HOT: _one_hot,
     Op.ARGMAX_MASK: _argmax_mask,
+    Op.IOTA: lambda arg, shape: _iota(arg, shape),
+    Op.SLICE: _slice,
+    Op.PAD: _pad,
+    Op.FLIP: lambda arg, shape, x: np.flip(x, arg),
+    Op.CONCAT: lambda arg, shape, *parts: np.concatenate(parts, axis=arg),
+    Op.GATHER: _gather,
+    Op.SCATTER_ADD: _scatter_add,
+    Op.CUMSUM: lambda arg, shape, x: np.cumsum(x, axis=arg),
+    Op.ARGMAX: _argmax,
 }
 
 

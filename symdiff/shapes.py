@@ -197,10 +197,124 @@ def _one_hot(op, src, arg):
     return src[0].shape + (arg[0],), arg[1]
 
 
+# --- tensor language: index space, slicing, joining, gather/scatter, scans ----------------
+def _iota(op, src, arg):
+    shape, axis, dtype = arg
+    if not 0 <= axis < len(shape):
+        _fail(op, src, arg, f"axis {axis} out of range for shape {shape_str(shape)}")
+    return shape, dtype
+
+
+def _slice(op, src, arg):
+    x = src[0]
+    if len(arg) != x.ndim:
+        _fail(op, src, arg, f"{len(arg)} slices for a {x.ndim}-d input")
+    shape = []
+    for d, s in zip(x.shape, arg):
+        if s is None:
+            shape.append(d)
+            continue
+        start, step, size = s
+        if not isinstance(d, int):
+            _fail(op, src, arg, f"cannot slice the symbolic dim {d!r} (only `:` keeps it)")
+        if step < 1 or size < 0 or start < 0 or (size and start + (size - 1) * step >= d):
+            _fail(op, src, arg, f"slice (start {start}, step {step}, size {size}) does not fit "
+                                f"an axis of size {d}")
+        shape.append(size)
+    return tuple(shape), x.dtype
+
+
+def _pad(op, src, arg):
+    x = src[0]
+    widths, _ = arg
+    if len(widths) != x.ndim:
+        _fail(op, src, arg, f"{len(widths)} pad widths for a {x.ndim}-d input")
+    shape = []
+    for d, (lo, hi, interior) in zip(x.shape, widths):
+        if min(lo, hi, interior) < 0:
+            _fail(op, src, arg, "pad widths must be >= 0")
+        if not isinstance(d, int):
+            if lo or hi or interior:
+                _fail(op, src, arg, f"cannot pad the symbolic dim {d!r}")
+            shape.append(d)
+        else:
+            shape.append(lo + hi + d + max(d - 1, 0) * interior)
+    return tuple(shape), x.dtype
+
+
+def _flip(op, src, arg):
+    _check_axes(op, src, arg, arg)
+    return src[0].shape, src[0].dtype
+
+
+def _concat(op, src, arg):
+    if not src:
+        _fail(op, src, arg, "needs at least one array")
+    x = src[0]
+    if x.ndim == 0 or not -x.ndim <= arg < 0:
+        _fail(op, src, arg, f"axis {arg} out of range for {x.ndim}-d inputs")
+    a = arg + x.ndim
+    total = 0
+    for s in src:
+        if s.ndim != x.ndim:
+            _fail(op, src, arg, "all inputs must have the same number of dims")
+        if any(not _same(d, e) for i, (d, e) in enumerate(zip(s.shape, x.shape)) if i != a):
+            _fail(op, src, arg, "the inputs' shapes differ off the joined axis")
+        if not isinstance(s.shape[a], int):
+            _fail(op, src, arg, f"cannot join along the symbolic dim {s.shape[a]!r}")
+        total += s.shape[a]
+    dtype = dt.promote(*(s.dtype for s in src))
+    return x.shape[:a] + (total,) + x.shape[a + 1:], dtype
+
+
+def _same(d, e):
+    """Equal dims, or a symbol that call-time binding will unify with the other."""
+    return d == e or isinstance(d, Dim) or isinstance(e, Dim)
+
+
+def _gather_shape(op, src, arg):
+    x, idx = src[0], src[1]
+    axis, batch = arg
+    if idx.dtype != dt.INT64:
+        _fail(op, src, arg, f"indices must be int64, got {idx.dtype}", DTypeError)
+    if not 0 <= axis < x.ndim:
+        _fail(op, src, arg, f"axis {axis} out of range for a {x.ndim}-d input")
+    if batch > axis or idx.ndim < batch or \
+            not all(_same(d, e) for d, e in zip(x.shape[:batch], idx.shape[:batch])):
+        _fail(op, src, arg, f"the first {batch} dims of the input and the indices must match")
+    return x.shape[:axis] + idx.shape[batch:] + x.shape[axis + 1:]
+
+
+def _gather(op, src, arg):
+    return _gather_shape(op, src, arg), src[0].dtype
+
+
+def _scatter_add(op, src, arg):
+    x, upd = src[0], src[2]
+    want = _gather_shape(op, src[:2], arg)
+    if len(want) != upd.ndim or not all(_same(d, e) for d, e in zip(want, upd.shape)):
+        _fail(op, src, arg, f"updates must have shape {shape_str(want)}")
+    return x.shape, dt.promote(x.dtype, upd.dtype)
+
+
+def _cumsum(op, src, arg):
+    _check_axes(op, src, arg, (arg,))
+    x = src[0]
+    return x.shape, dt.INT64 if x.dtype == dt.BOOL else x.dtype
+
+
+def _argmax(op, src, arg):
+    _check_axes(op, src, arg, (arg,))
+    x = src[0]
+    return tuple(d for i, d in enumerate(x.shape) if i != arg + x.ndim), dt.INT64
+
+
 _INFER = {Op.VAR: _var, Op.CONST: _const, Op.DIM: _dim, Op.WHERE: _where, Op.FN: _fn, Op.SUM: _reduce,
           Op.MAX: _reduce, Op.ARGMAX_MASK: _argmax_mask, Op.MATMUL: _matmul,
           Op.TRANSPOSE: _transpose, Op.RESHAPE: _reshape, Op.BROADCAST_TO: _broadcast_to,
-          Op.TAKE: _take, Op.ONE_HOT: _one_hot}
+          Op.TAKE: _take, Op.ONE_HOT: _one_hot, Op.IOTA: _iota, Op.SLICE: _slice, Op.PAD: _pad,
+          Op.FLIP: _flip, Op.CONCAT: _concat, Op.GATHER: _gather, Op.SCATTER_ADD: _scatter_add,
+          Op.CUMSUM: _cumsum, Op.ARGMAX: _argmax}
 _INFER.update({op: _unary for op in UNARY})
 _INFER.update({op: _binary for op in BINARY | COMPARE})
 assert set(_INFER) == set(Op)

@@ -27,6 +27,13 @@ def _link_axes(cons, shapes, reason):
             cons.unify(dims[0], d, reason)
 
 
+def _link_equal(cons, shapes, reason):
+    """Unify the dims of ``shapes`` (all of one rank) axis by axis."""
+    for column in zip(*shapes):
+        for d in column[1:]:
+            cons.unify(column[0], d, reason)
+
+
 def dim_constraints(nodes):
     """The equalities between dims that the ops of ``nodes`` (topologically ordered) require."""
     cons = DimConstraints()
@@ -45,6 +52,16 @@ def dim_constraints(nodes):
                 cons.unify(a, b, n)
         elif op is Op.TAKE:
             _link_axes(cons, [src[0].shape[:-1], src[1].shape, n.shape], n)
+        elif op is Op.CONCAT:
+            _link_equal(cons, [s.shape[:n.arg] + s.shape[n.arg + 1:] if n.arg != -1 else
+                               s.shape[:-1] for s in src + (n,)], n)
+        elif op in (Op.GATHER, Op.SCATTER_ADD):
+            batch = n.arg[1]
+            _link_equal(cons, [src[0].shape[:batch], src[1].shape[:batch]], n)
+            if op is Op.SCATTER_ADD:
+                axis, x, idx = n.arg[0], src[0], src[1]
+                _link_equal(cons, [x.shape[:axis] + idx.shape[batch:] + x.shape[axis + 1:],
+                                   src[2].shape], n)
     return cons
 
 
