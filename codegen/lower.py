@@ -284,15 +284,11 @@ class Lowering:
 
     # --- 3. schedule --------------------------------------------------------------------
     def schedule(self, items):
+        items = items + self._update_copies(items)
         producer = {it.node: it for it in items}
-        params = {v for v, _ in self.updates}
-        readers = [it for it in items if self._reads_param(it, params)]
         for it in items:
             it.dep_items = {producer[self._producer_node(d)] for d in it.deps
                             if self._producer_node(d) in producer}
-            if it.node in self.update_nodes:    # new values are written after every reader
-                it.dep_items |= {r for r in readers if r is not it and
-                                 r.node not in self.update_nodes}
         self._in_place_updates(items)
         pending, done, steps = list(items), set(), []
         nest, members = None, []
@@ -328,32 +324,76 @@ class Lowering:
             n = n.src[0]
         return n
 
-    def _reads_param(self, it, params):
+    def _update_copies(self, items):
+        """A map task for every update whose value no item computes (a var, a reshaped view
+        of one, a constant): a copy like any other update task, so it is ordered like one."""
+        computed = {it.node for it in items}
+        copies = []
+        for var, new in self.updates:
+            if new is not var and new not in computed:
+                out = self.buffers[("update", var)] = self._temp(new.shape, new.dtype)
+                task = Task("map", ("update", var), new, out, new.shape)
+                task.deps = self._deps(task)
+                copies.append(task)
+        return copies
+
+    def _param_reads(self, it, params):
+        """The updated parameters ``it`` reads -> the indices it reads each at (None: any
+        element, through BLAS or a reshaped view)."""
         if isinstance(it, Gemm):
-            return bool(params & {s.src[0] if s.op is Op.TRANSPOSE else s for s in it.node.src})
-        return bool(params & it.leaf_reads)
+            ops = [s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s for s in it.node.src]
+            return {v: None for v in map(self._producer_node, ops) if v in params}
+        reads = {self._producer_node(n): None for n in it.reads}
+        reads = {v: None for v in reads if v in params}
+        direct = [v for v in it.leaf_reads if v in params and v not in reads]
+        if direct:
+            body = Body(_Probe(self), it.expr if it.kind == "map" and it.expr is it.node else
+                        None)
+            body.value(it.expr, loop_vars(it.space))
+            reads.update((v, [tuple(i) for i in body.reads[v]]) for v in direct)
+        return reads
 
     def _in_place_updates(self, items):
-        """Write an update straight into its parameter when no other update reads the old
-        value and the update reads it only at the same index; otherwise compute it into a
-        temporary and copy it at the end."""
+        """Updates are a parallel assignment: every update and output reads the parameters as
+        they were before the call. An update task writes straight into its parameter when it
+        reads that parameter only at the element it writes and every other reader of the
+        parameter can run before it (a dependency, and a stage of the same nest only when it
+        reads the same element, see ``_joins``). Where readers and writers form a cycle (a
+        swap; an output reading a parameter's old and new value) one writer computes into a
+        temporary instead, copied into place at the end (``self.tail``)."""
+        params = {v for v, _ in self.updates}
+        for it in items:
+            it.param_reads = self._param_reads(it, params)
+            it.writes = None
+        item = {it.node: it for it in items}
+        writers = {}                          # var -> the task writing it in place
+        for var, new in self.updates:
+            task = item.get(("update", var), item.get(new))
+            own = task.param_reads.get(var, []) if isinstance(task, Task) else None
+            if own is not None and task.kind == "map" and task.out.kind == "temp" and \
+                    new not in self.outputs and task not in writers.values() and \
+                    all(i == loop_vars(task.space) for i in own):
+                writers[var] = task
+        while True:
+            war = {w: {r for r in items if r is not w and var in r.param_reads}
+                   for var, w in writers.items()}
+            cycle = _find_cycle(items, war)
+            if cycle is None:
+                break
+            on_cycle = [w for w, r in zip(cycle, cycle[1:]) if w in war and r in war[w] and
+                        r not in w.dep_items]
+            victim = next((w for w in on_cycle if isinstance(w.node, tuple)), on_cycle[0])
+            del writers[next(v for v, w in writers.items() if w is victim)]
+        for var, task in writers.items():
+            task.out, task.writes = self.buffers[var], var
+            task.dep_items |= war[task]
+            self.buffers[task.node] = self.buffers[var]
         self.tail = []
         for var, new in self.updates:
-            task = next((it for it in items if it.node is new and isinstance(it, Task)), None)
-            other_readers = [it for it in items if it is not task and it.node in
-                             self.update_nodes and self._reads_param(it, {var})]
-            owned = task is not None and task.kind == "map" and task.out.kind == "temp" \
-                and new not in self.outputs
-            if owned and not other_readers and self._identity_reads(task, var):
-                task.out = self.buffers[var]
-                self.buffers[new] = self.buffers[var]
-            else:
-                self.tail.append(Copy(self.buffers[var], self.buffers[new]))
-
-    def _identity_reads(self, task, var):
-        body = Body(_Probe(self), task.expr)
-        body.value(task.expr, loop_vars(task.space))
-        return all(tuple(i) == loop_vars(task.space) for i in body.reads.get(var, []))
+            if new is not var and var not in writers:
+                task = item.get(("update", var), item.get(new))
+                self.tail.append(Copy(self.buffers[var], task.out if task is not None else
+                                      self.buffers[new]))
 
     def _joins(self, it, nest, members, done):
         """Can ``it`` be a further stage of the open nest? Same space (or the nest's rows),
@@ -366,6 +406,11 @@ class Lowering:
             return False    # its reduced last axis is an outer loop of the nest: no row of it
         if not it.dep_items <= done | set(members):
             return False
+        if it.writes is not None:         # an update over what stages before it read
+            at = loop_vars(it.space)
+            if any(m.param_reads.get(it.writes, ()) is None or
+                   any(i != at for i in m.param_reads.get(it.writes, ())) for m in members):
+                return False
         outer = outer_vars(nest.space)
         for dep in it.dep_items & set(members):
             if dep.outer_reduction:
@@ -509,6 +554,34 @@ class Lowering:
                 if not isinstance(d, int):
                     dims.setdefault(cons.find(d), (i, axis))
         return dims
+
+
+def _find_cycle(items, extra):
+    """A dependency cycle [x0, x1, ..., x0] (x1 a dependency of x0) through ``dep_items``
+    plus the ``extra`` dependencies of some items, or None."""
+    state, path = {}, []
+
+    def deps(it):
+        return it.dep_items | extra.get(it, set())
+    for root in items:
+        if root in state:
+            continue
+        stack = [(root, iter(deps(root)))]
+        state[root], path = 1, [root]
+        while stack:
+            it, rest = stack[-1]
+            nxt = next(rest, None)
+            if nxt is None:
+                state[it] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(deps(nxt))))
+    return None
 
 
 def _ident(name):
