@@ -1,4 +1,9 @@
-"""Preparing and running an epoch driver for a Kernel (see epoch.py)."""
+"""Preparing and running an epoch driver for a Kernel (see epoch.py).
+
+Batch buffers, outputs and workspaces belong to the calling thread, so epochs from several
+threads never share them (a kernel with updates also runs them one at a time, see kernel.py).
+"""
+import threading
 import time
 
 import numpy as np
@@ -9,7 +14,18 @@ from . import jit
 from .epoch import render_epoch
 
 
+_DRIVER_LOCK = threading.Lock()     # one thread renders and loads a kernel's driver
+
+
 def _driver(kernel):
+    drv = getattr(kernel, "_epoch_driver", None)
+    if drv is not None:
+        return drv
+    with _DRIVER_LOCK:
+        return _load_driver(kernel)
+
+
+def _load_driver(kernel):
     drv = getattr(kernel, "_epoch_driver", None)
     if drv is None:
         source = render_epoch(kernel, f"symdiff_kernel_{kernel.key}")
@@ -72,11 +88,11 @@ def _prepare(kernel, data, batch_size, order):
 
     Checking the data and building the batch buffers and workspace plans costs ~70 us, as
     much as ten steps of a small model: it is done once per (data shapes and dtypes, batch
-    size, order length) and kept on the kernel.
+    size, order length) and kept on the kernel, per thread.
     """
     size = None if order is None else np.size(order)
     key = _data_key(data, batch_size, size)
-    cache = kernel.__dict__.setdefault("_epoch_prep", {})
+    cache = kernel._local.__dict__.setdefault("epoch_prep", {})
     if key is not None and key in cache:
         return list(data), data[0].shape[0], cache[key]
     _check(kernel, data, batch_size)

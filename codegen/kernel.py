@@ -8,6 +8,10 @@ which converts what it safely can (lists, int32 labels, non-contiguous arrays) a
 NumPy backend's ArgumentError otherwise, so wrong input never crashes compiled code.
 Workspace buffers are allocated once per set of dim sizes (per thread), and output arrays the
 caller has dropped are reused: a training loop allocates nothing per step.
+
+Threads: calls release the GIL and run concurrently, each thread with its own workspace and
+outputs. A kernel with ``updates`` writes arrays every call shares, so its calls and epochs
+take a per-kernel lock and run one at a time (concurrent updates of one array would race).
 """
 import sys
 import threading
@@ -15,6 +19,7 @@ import threading
 import numpy as np
 
 from symdiff.errors import ArgumentError
+from symdiff.function import State, check_overlaps
 from symdiff.graph import unflatten
 
 from .program import size_expr
@@ -37,6 +42,11 @@ class Kernel:
         self._dim_src = [program.dims[r] for r in self._dim_roots]
         self._n_inputs = len(spec.inputs)
         self._state = [spec.state[v] for v in spec.state_vars]
+        # arguments an update writes are checked against the others on every call
+        self._updated_inputs = any(v in spec.inputs for v, _ in spec.updates)
+        # a kernel with updates writes arrays that every call reads: one call or epoch at a
+        # time (concurrent updates of one array would race and lose updates)
+        self._lock = threading.Lock() if spec.updates else None
         flat = spec.structure
         self._single = not isinstance(flat, (list, tuple, dict))
         self._flat = isinstance(flat, list) and len(flat) == len(spec.outputs) and all(
@@ -44,8 +54,9 @@ class Kernel:
 
     @property
     def state(self):
-        """Arrays held for state vars (updated in place by ``updates``)."""
-        return self.spec.state
+        """Arrays held for state vars (updated in place by ``updates``): a read-only mapping;
+        write into a held array to change it, ``f.state[w][...] = new``."""
+        return State(self.spec.state)
 
     def __repr__(self):
         return f"<symdiff numba kernel {self.key}: {len(self.spec.inputs)} inputs, " \
@@ -55,30 +66,36 @@ class Kernel:
         """Fast path: the arrays go straight to the kernel, which checks every shape (status
         2) and accepts only its dtypes and C layout (TypeError); anything else takes the slow
         path, which converts what it can and raises the numpy backend's errors otherwise."""
+        lock = self._lock                    # with updates: one call at a time
+        if lock is not None:
+            lock.acquire()
         try:
-            key = tuple([args[i].shape[a] for i, a in self._dim_src])
-            plan = self._local.plans[key]
-        except (AttributeError, IndexError, KeyError, TypeError):
-            return self._slow_call(args, out)
-        if len(args) != self._n_inputs:
-            return self._slow_call(args, out)
-        if out is None:
-            outs = plan.outputs()
-        else:
-            outs = [out] if isinstance(out, np.ndarray) else list(out)
-            if any(np.may_share_memory(o, a) for o in outs for a in args):
+            try:
+                key = tuple([args[i].shape[a] for i, a in self._dim_src])
+                plan = self._local.plans[key]
+            except (AttributeError, IndexError, KeyError, TypeError):
                 return self._slow_call(args, out)
-        try:
-            status = self._fn(*args, *self._state, *self._consts, *outs, *plan.arrays)
-        except TypeError:
-            return self._slow_call(args, out)
-        if status:
-            return self._slow_call(args, out)
-        return self._wrap(outs)
+            if len(args) != self._n_inputs:
+                return self._slow_call(args, out)
+            if out is None:
+                outs = plan.outputs()
+            else:
+                outs = [out] if isinstance(out, np.ndarray) else list(out)
+            if out is not None or self._updated_inputs:
+                check_overlaps(self.spec, args, outs, state=False)
+            try:
+                status = self._fn(*args, *self._state, *self._consts, *outs, *plan.arrays)
+            except TypeError:
+                return self._slow_call(args, out)
+            if status:
+                return self._slow_call(args, out)
+            return self._wrap(outs)
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _slow_call(self, args, out):
         spec = self.spec
-        self._last_args = args
         arrays, sizes = spec.signature.bind(list(args) + self._state)
         for var, _ in spec.updates:
             target = spec.update_target(var, args, arrays)
@@ -88,6 +105,7 @@ class Kernel:
         arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
         plan = self._plan(sizes)
         outs = plan.outputs() if out is None else self._check_out(sizes, out)
+        check_overlaps(spec, args, [] if out is None else outs)
         status = self._fn(*arrays, *self._consts, *outs, *plan.arrays)
         if status == 1:
             raise ArgumentError("an index given to take/one_hot (e.g. a class label) is out "
@@ -123,10 +141,6 @@ class Kernel:
                 got = (o.shape, o.dtype) if isinstance(o, np.ndarray) else type(o).__name__
                 raise ArgumentError(f"out[{i}] must be a writable C-contiguous {d} array of "
                                     f"shape {s}, got {got}")
-            for j, a in enumerate(self._last_args):
-                if isinstance(a, np.ndarray) and np.may_share_memory(o, a):
-                    raise ArgumentError(f"out[{i}] overlaps {self.spec.signature.where(j)}: "
-                                        f"outputs are written while inputs are read")
         return outs
 
     def peak_bytes(self, **dims):
@@ -149,10 +163,15 @@ class Kernel:
         scalar outputs of every step as an array of shape (steps, number of scalar outputs).
 
         The inputs must all be batched (the parameters are in ``state``) and share their
-        leading dim. The driver compiles once per kernel (and is cached on disk).
+        leading dim. The driver compiles once per kernel (and is cached on disk). Epochs may
+        run from several threads (each has its own batch buffers); with ``updates`` they run
+        one at a time, as calls do.
         """
         from .epoch_call import run_epoch
-        return run_epoch(self, data, batch_size, order)
+        if self._lock is None:
+            return run_epoch(self, data, batch_size, order)
+        with self._lock:
+            return run_epoch(self, data, batch_size, order)
 
     @property
     def arena_dtypes(self):

@@ -2,8 +2,13 @@
 
 A spec is checked when it is built: inputs are distinct vars, every var the outputs read is an
 input or has a value in ``state``, updates target vars with matching shape and dtype. The numba
-backend (``symdiff.codegen``) takes the same spec and gives a callable with the same interface.
+backend (``symdiff.codegen``) takes the same spec and gives a callable with the same interface,
+and shares the call-time rules below: ``State`` (the read-only ``f.state``) and
+``check_overlaps`` (no array a call writes shares memory with another it reads or writes).
 """
+import threading
+from collections.abc import Mapping
+
 import numpy as np
 
 from .errors import ArgumentError, ShapeError
@@ -115,7 +120,79 @@ def _scalar(value, dtype):
     return Node.make(Op.CONST, (), ConstValue(np.asarray(value, dtype=dtype)))
 
 
-def check_out(out, results, spec):
+class State(Mapping):
+    """``f.state``: var -> the array held for it, the same array for the function's lifetime.
+
+    The mapping is read-only (a kernel has its arrays bound when it is built); change a value
+    by writing into the held array, ``f.state[w][...] = new``.
+    """
+
+    def __init__(self, arrays):
+        self._arrays = arrays
+
+    def __getitem__(self, var):
+        return self._arrays[var]
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self):
+        return len(self._arrays)
+
+    def __setitem__(self, var, value=None):
+        name = getattr(var, "name", var)
+        raise TypeError(f"f.state is read-only: the function keeps the array it was given for "
+                        f"`{name}`; write into it in place instead, f.state[{name}][...] = new")
+
+    __delitem__ = __setitem__
+
+    def __repr__(self):
+        return "State({" + ", ".join(f"{v.name}: {type(a).__name__}{a.shape}"
+                                     for v, a in self._arrays.items()) + "})"
+
+
+def overlap(a, b):
+    """Do two arrays share memory? (exactly, unless that is too hard to tell: then yes)"""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10 ** 5))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def check_overlaps(spec, args, outs=(), state=True):
+    """Arrays a call writes must not share memory with another array it reads or writes: an
+    ``out=`` buffer with another, with an argument or with a held state array; an argument an
+    update writes with another argument (or, with ``state``, a held state array with an
+    argument). Raises ArgumentError naming both."""
+    where = spec.signature.where
+    named = [(j, where(j), a) for j, a in enumerate(args) if isinstance(a, np.ndarray)]
+    held = [(None, f"state {v.name!r}", spec.state[v]) for v in spec.state_vars]
+    for var, _ in spec.updates:
+        if var in spec.state:
+            if state:
+                for j, what, a in named:
+                    if overlap(spec.state[var], a):
+                        raise ArgumentError(f"{what} shares memory with state {var.name!r}, "
+                                            f"which an update writes in place")
+            continue
+        i = spec.inputs.index(var)
+        for j, what, a in named + held:
+            if j != i and i < len(args) and overlap(args[i], a):
+                raise ArgumentError(f"{where(i)} is updated in place and shares memory with "
+                                    f"{what}")
+    for i, o in enumerate(outs):
+        for j in range(i):
+            if overlap(outs[j], o):
+                raise ArgumentError(f"out[{j}] and out[{i}] share memory")
+        for _, what, a in named + held:
+            if overlap(o, a):
+                raise ArgumentError(f"out[{i}] overlaps {what}: outputs are written while "
+                                    f"inputs are read")
+
+
+def check_out(out, results):
     """Validate caller-provided output buffers and copy ``results`` into them."""
     outs = flatten_arrays(out)
     if len(outs) != len(results):
@@ -126,6 +203,9 @@ def check_out(out, results, spec):
             got = (o.shape, o.dtype) if isinstance(o, np.ndarray) else type(o).__name__
             raise ArgumentError(f"out[{i}] must be a {r.dtype} array of shape {r.shape}, "
                                 f"got {got}")
+        if not o.flags.writeable:
+            raise ArgumentError(f"out[{i}] is read-only")
+    for o, r in zip(outs, results):
         np.copyto(o, r)
     return outs
 
@@ -137,7 +217,11 @@ def flatten_arrays(out):
 
 
 class Function:
-    """A compiled function run by the NumPy interpreter (``sd.compile(..., backend="numpy")``)."""
+    """A compiled function run by the NumPy interpreter (``sd.compile(..., backend="numpy")``).
+
+    Calls may run from several threads at once; a function with ``updates`` runs one call at
+    a time (its lock), so that concurrent calls never lose an update.
+    """
 
     backend = "numpy"
 
@@ -145,25 +229,41 @@ class Function:
         self.spec = spec
         self.graph_outputs = spec.outputs + [v for _, v in spec.updates]
         self.order = toposort(self.graph_outputs)
+        self._lock = threading.Lock() if spec.updates else None
 
     @property
     def state(self):
-        """The arrays held for state vars (updated in place by ``updates``)."""
-        return self.spec.state
+        """The arrays held for state vars (updated in place by ``updates``): a read-only
+        mapping; write into a held array to change it, ``f.state[w][...] = new``."""
+        return State(self.spec.state)
 
     def __call__(self, *args, out=None):
+        if self._lock is None:
+            return self._call(args, out)
+        with self._lock:
+            return self._call(args, out)
+
+    def _call(self, args, out):
         spec = self.spec
         arrays, sizes = spec.signature.bind(list(args) + [spec.state[v] for v in
                                                           spec.state_vars])
-        values = dict(zip(spec.params, arrays))
-        results = run(self.order, self.graph_outputs, values, sizes)
+        targets = [spec.update_target(var, args, arrays) for var, _ in spec.updates]
+        check_overlaps(spec, args, flatten_arrays(out) if out is not None else ())
+        results = run(self.order, self.graph_outputs, dict(zip(spec.params, arrays)), sizes)
         n_out = len(spec.outputs)
-        for (var, _), new in zip(spec.updates, results[n_out:]):
-            np.copyto(spec.update_target(var, args, arrays), new)
-        results = [np.array(r) if r.ndim == 0 else r for r in results[:n_out]]
+        outputs, news = results[:n_out], results[n_out:]
+        # a parallel assignment: every update and output reads the values from before the
+        # call, so a value that a write below would change is copied first (an output is
+        # never one of the arguments' or the held arrays, as with the numba backend)
+        news = [np.array(r) if any(overlap(r, t) for j, t in enumerate(targets) if j != k)
+                else r for k, r in enumerate(news)]
+        outputs = [np.array(r) if r.ndim == 0 or any(overlap(r, a) for a in arrays) else r
+                   for r in outputs]
         if out is not None:
-            results = check_out(out, results, spec)
-        return unflatten(spec.structure, results)
+            outputs = check_out(out, outputs)
+        for target, new in zip(targets, news):
+            np.copyto(target, new)
+        return unflatten(spec.structure, outputs)
 
 
 def compile(inputs, outputs, backend="numba", updates=None, state=None, **options):  # noqa: A001
