@@ -73,8 +73,8 @@ def run_epoch(kernel, data, batch_size, order):
     status = _driver(kernel)(order, record, *arrays, *full, *last, *kernel._state,
                              *kernel._consts, *outs, *arenas, offs_full, offs_last)
     if status == 1:
-        raise ArgumentError("epoch: an index given to take/one_hot (e.g. a class label) is "
-                            "out of range for the class axis")
+        raise ArgumentError("epoch: an index in the data (e.g. a class label, or an index "
+                            "given to take/scatter_add) is out of range")
     if status == 2:
         raise ArgumentError("epoch: an output's shape depends on the batch size (outputs "
                             "must be scalars or parameter-shaped, e.g. the loss)")

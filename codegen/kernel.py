@@ -108,8 +108,7 @@ class Kernel:
         check_overlaps(spec, args, [] if out is None else outs)
         status = self._fn(*arrays, *self._consts, *outs, *plan.arrays)
         if status == 1:
-            raise ArgumentError("an index given to take/one_hot (e.g. a class label) is out "
-                                "of range for the class axis")
+            raise index_error(spec, arrays)
         if status:
             raise RuntimeError(f"symdiff kernel {self.key}: unexpected status {status}")
         return self._wrap(outs)
@@ -256,3 +255,14 @@ def _count(size, sizes, lookup=None):
 
 
 __all__ = ["Kernel", "size_expr"]
+
+
+def index_error(spec, arrays):
+    """The error for an index a kernel found out of range (status 1), from the interpreter,
+    which names the op, the bad value and the valid range. Evaluating writes nothing."""
+    from symdiff.interpret import evaluate
+    try:
+        evaluate(spec.outputs + [v for _, v in spec.updates], dict(zip(spec.params, arrays)))
+    except ArgumentError as e:
+        return e
+    return ArgumentError("an index given to take/scatter_add/one_hot is out of range")

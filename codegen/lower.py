@@ -12,7 +12,7 @@
    reused after their last reader; a map writes in place over an operand it is the last to read.
 """
 from symdiff.graph import toposort
-from symdiff.ops import ELEMENTWISE, LEAVES, Op
+from symdiff.ops import ELEMENTWISE, INDEX_MAPS, LEAVES, Op
 
 from .expr import Body
 from .program import Buffer, Copy, Gemm, Nest, Program, Task, size_expr
@@ -20,8 +20,12 @@ from .program import Buffer, Copy, Gemm, Nest, Program, Task, size_expr
 VIEWS = frozenset({Op.TRANSPOSE, Op.BROADCAST_TO, Op.RESHAPE})
 CHEAP = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.CAST, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ,
                    Op.NE, Op.WHERE, Op.ONE_HOT, Op.ABS, Op.MAXIMUM, Op.MINIMUM, Op.SIGN,
-                   Op.TAKE})
-INLINE = ELEMENTWISE | {Op.TAKE, Op.ONE_HOT, Op.ARGMAX_MASK}
+                   Op.TAKE, Op.IOTA, Op.SLICE, Op.FLIP, Op.PAD, Op.GATHER})
+INLINE = ELEMENTWISE | INDEX_MAPS | {Op.TAKE, Op.ONE_HOT, Op.ARGMAX_MASK}
+# index maps that read each source element at most once per output element
+ONCE = frozenset({Op.SLICE, Op.FLIP, Op.PAD})
+# ops computed by a task of their own over their source's space (never inlined)
+SCANS = frozenset({Op.SUM, Op.MAX, Op.CUMSUM, Op.ARGMAX})
 MAX_INLINE_DEPTH = 48      # longer elementwise chains are cut into materialized pieces
 
 
@@ -120,14 +124,21 @@ class Lowering:
         return 1 + sum(self._cost(s, depth + 1) for s in n.src)
 
     def _consumer_spaces(self, n):
-        """Iteration shapes of the loops that would evaluate ``n`` (seen through views)."""
-        spaces, stack = [], list(self.consumers[n])
+        """Iteration shapes of the loops that would evaluate ``n`` (seen through views).
+
+        A slice, flip or pad reads each source element at most once per element of its own
+        space: a loop over that space counts as a loop over the source's (not amplified)."""
+        spaces, stack = [], [(c, None) for c in self.consumers[n]]
         while stack:
-            c = stack.pop()
-            if is_index_view(c) and c not in self.mat:
-                stack.extend(self.consumers[c])
-            else:
-                spaces.append(c.src[0].shape if c.op in (Op.SUM, Op.MAX) else c.shape)
+            c, like = stack.pop()
+            if c not in self.mat and (is_index_view(c) or c.op in ONCE):
+                stack.extend((d, (c.shape, n.shape) if c.op in ONCE and like is None else like)
+                             for d in self.consumers[c])
+                continue
+            space = c.src[0].shape if c.op in SCANS else c.shape
+            if like is not None and size_expr(space) == size_expr(like[0]):
+                space = like[1]
+            spaces.append(space)
         return spaces
 
     def materialize(self):
@@ -139,7 +150,7 @@ class Lowering:
                 m.add(n)
                 for s in n.src:
                     m.add(s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s)
-            elif n.op in (Op.SUM, Op.MAX):
+            elif n.op in SCANS or n.op is Op.SCATTER_ADD:
                 m.add(n)
             elif n.op is Op.RESHAPE and not unit_reshape(n):
                 m.update((n, n.src[0]))
@@ -197,6 +208,8 @@ class Lowering:
                 continue
             if n.op is Op.MATMUL:
                 items.append(Gemm(self.buffers[n], None, None, n))
+            elif n.op is Op.SCATTER_ADD:
+                items += self._scatter_tasks(n)
             else:
                 items.append(self._task(n))
         items += [self._argmax_task(n) for n in self.order if n.op is Op.ARGMAX_MASK]
@@ -245,7 +258,19 @@ class Lowering:
             x = n.src[0]
             axes = tuple(a + x.ndim for a in n.arg[0])
             return Task(n.op.value, n, x, self.buffers[n], x.shape, axes)
+        if n.op in (Op.CUMSUM, Op.ARGMAX):     # along the last axis of a rank >= 2 space
+            x = n.src[0]                       # (prepare moves the axis there)
+            return Task(n.op.value, n, x, self.buffers[n], x.shape, (x.ndim - 1,))
         return Task("map", n, n, self.buffers[n], n.shape)
+
+    def _scatter_tasks(self, n):
+        """out = x (a map), then out[target(j)] += updates[j] over the updates' space (a
+        scatter, ordered after the map; it joins no nest, see ``_joins``)."""
+        x, _, upd = n.src
+        init = Task("map", ("init", n), x, self.buffers[n], n.shape)
+        scatter = Task("scatter", n, upd, self.buffers[n], upd.shape)
+        scatter.after = {init}
+        return [init, scatter]
 
     def _argmax_task(self, mask):
         x = mask.src[0]
@@ -272,6 +297,8 @@ class Lowering:
         body = Body(_Probe(self), it.expr if it.kind == "map" and it.expr is it.node else None)
         idx = loop_vars(it.space)
         body.value(it.expr, idx)
+        if it.kind == "scatter":
+            body.scatter_target(it.node, idx)
         it.reads = {n: i for n, i in body.reads.items() if n.op not in LEAVES or n in
                     self.mat}
         it.leaf_reads = {n for n in body.reads if n.op in LEAVES}
@@ -288,7 +315,7 @@ class Lowering:
         producer = {it.node: it for it in items}
         for it in items:
             it.dep_items = {producer[self._producer_node(d)] for d in it.deps
-                            if self._producer_node(d) in producer}
+                            if self._producer_node(d) in producer} | getattr(it, "after", set())
         self._in_place_updates(items)
         pending, done, steps = list(items), set(), []
         nest, members = None, []
@@ -402,6 +429,8 @@ class Lowering:
             isinstance(it, Task) else False
         if not isinstance(it, Task) or (it.space != nest.space and not row_level):
             return False
+        if it.kind == "scatter" or nest.tasks[0].kind == "scatter":
+            return False    # writes anywhere in its output: alone in its nest
         if row_level and (it.row_reduction or it.kind == "argmax"):
             return False    # its reduced last axis is an outer loop of the nest: no row of it
         if not it.dep_items <= done | set(members):

@@ -57,7 +57,26 @@ def _argmax(n):
     return sd.transpose(sd.reshape(mask, xt.shape), inverse)
 
 
+def _last_axis(n):
+    """cumsum/argmax along any axis -> along the last axis of a rank >= 2 array (the loop
+    form: one row per outer iteration): move the axis last, add a leading axis to a vector."""
+    x, a = n.src[0], n.arg + n.src[0].ndim
+    if a == x.ndim - 1 and x.ndim >= 2:
+        return None
+    perm = tuple(i for i in range(x.ndim) if i != a) + (a,)
+    xt = sd.transpose(x, perm)
+    if xt.ndim == 1:
+        xt = sd.reshape(xt, (1,) + xt.shape)
+    out = sd.Node.make(n.op, (xt,), -1)
+    if n.op is Op.ARGMAX:
+        return sd.reshape(out, n.shape)
+    out = sd.reshape(out, tuple(x.shape[p] for p in perm))
+    return sd.transpose(out, tuple(perm.index(i) for i in range(x.ndim)))
+
+
 LOWERABLE = RuleSet("lowerable", [
+    Rule("cumsum/argmax -> along the last axis", Pat(frozenset({Op.CUMSUM, Op.ARGMAX})),
+         lambda n: _last_axis(n)),
     Rule("argmax_mask -> argmax over the last axis", Pat(Op.ARGMAX_MASK), lambda n: _argmax(n)),
     Rule("stop_gradient(x) -> x", P(Op.STOP_GRADIENT, X), lambda n, x: x),
     Rule("fn(...) -> its SymPy expression in primitives", Pat(Op.FN), lambda n: _expand_fn(n)),

@@ -85,7 +85,7 @@ class Context:
         return self.dim_casts[key]
 
     def math(self, op, dtype):
-        if self.math_mode == "libm" or dtype not in _SUFFIX:
+        if self.math_mode == "libm" and op in LIBM or dtype not in _SUFFIX:   # special: no libm
             code = LIBM[op]
             return f"{CAST[dtype]}({code})" if dtype == "float32" else code
         name = f"{MATH[op]}_{_SUFFIX[dtype]}"
@@ -259,7 +259,7 @@ def _ref(b):
 
 
 def _init(kind, dtype, ctx):
-    if kind == "sum":
+    if kind in ("sum", "cumsum"):
         return ctx.literal(0, dtype)
     if dtype in ("float32", "float64"):
         return ctx.literal(-np.inf, dtype)
@@ -342,6 +342,8 @@ def _group(tasks, ctx, out, space, totals):
         body = Body(ctx, t.expr if t.kind == "map" and t.expr is t.node else None,
                     prefix=f"s{ctx.stage}_")
         value = body.value(t.expr, full)
+        if t.kind == "scatter":
+            t.target = body.scatter_target(t.node, full)
         for line in body.lines:
             out.emit(line)
         _store(t, value, full, totals, accs, out)
@@ -349,6 +351,8 @@ def _group(tasks, ctx, out, space, totals):
         out.end()
     for t, acc in accs.items():
         target = _out_index(t, full)
+        if t.kind == "cumsum":
+            continue                    # stored element by element
         if t.kind == "argmax":
             out.emit(f"{t.out.name}[{', '.join(full[:-1]) or '()'}] = {acc[1]}")
         elif t.outer_reduction:
@@ -364,6 +368,12 @@ def _store(t, value, full, totals, accs, out):
     target = _out_index(t, full)
     if t.kind == "map":
         out.emit(f"{t.out.name}[{target}] = {value}")
+    elif t.kind == "scatter":           # repeated indices add up, in update order
+        at = ", ".join(t.target) or "()"
+        out.emit(f"{t.out.name}[{at}] += {value}")
+    elif t.kind == "cumsum":
+        out.emit(f"{accs[t]} += {value}")
+        out.emit(f"{t.out.name}[{target}] = {accs[t]}")
     elif t.kind == "argmax":
         best, bi = accs[t]
         j = full[-1]
@@ -384,7 +394,7 @@ def _store(t, value, full, totals, accs, out):
 
 def _out_index(t, full):
     """Index of the task's output element for the current loop point."""
-    if t.kind == "map":
+    if t.kind in ("map", "cumsum"):
         idx = list(full)
     else:
         keep = len(t.out.shape) == len(t.space)

@@ -40,7 +40,7 @@ def einsum(subscripts, *operands):
         later = set(out).union(*(t for k, (t, _) in enumerate(terms) if k not in (a, b)))
         keep = "".join(c for c in dict.fromkeys(ta + tb) if c in later)
         terms = [t for k, t in enumerate(terms) if k not in (a, b)] + \
-            [_contract(ta, xa, tb, xb, keep)]
+            [_contract(ta, xa, tb, xb, keep, out)]
     (t, x), = terms
     t, x = _presum(t, x, [], out)
     return transpose(x, tuple(t.index(c) for c in out)) if t != out else x
@@ -121,13 +121,18 @@ def _guess(d):
     return 64 if isinstance(d, Dim) else d
 
 
-def _contract(ta, xa, tb, xb, keep):
+def _contract(ta, xa, tb, xb, keep, out):
     """(letters, node) of the pairwise product summed over the letters not in ``keep``."""
     batch = [c for c in ta if c in tb and c in keep]
     con = [c for c in ta if c in tb and c not in keep]
     left = [c for c in ta if c not in tb]
     right = [c for c in tb if c not in ta]
     if con and _gemm_ok(xa, ta, xb, tb, left, con, right, batch):
+        # A B or (B^T A^T): the product's last axis should be the output's innermost letter,
+        # so that putting the result in output order reads it in contiguous runs
+        last = next((c for c in reversed(out) if c in left + right), None)
+        if last in left and right:
+            return _gemm(tb, xb, ta, xa, batch, right, con, left)
         return _gemm(ta, xa, tb, xb, batch, left, con, right)
     letters = batch + left + right + con                  # broadcast product, then a sum
     pa = _align(ta, xa, letters)

@@ -309,7 +309,7 @@ def _dim_args(arg):
         return tuple(_dim_args(a) for a in arg)
     if hasattr(arg, "_key"):          # e.g. the ScalarFunction of an Op.FN node
         return arg._key
-    return arg if isinstance(arg, (int, str, bool, type(None))) else _dim_key(arg)
+    return arg if isinstance(arg, (int, float, str, bool, type(None))) else _dim_key(arg)
 
 
 def digest(node):

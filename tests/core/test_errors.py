@@ -104,9 +104,33 @@ def test_one_hot_and_take_check_their_indices():
     z = sd.var("z", (2, 3))
     y = sd.var("y", (2,), dtype="int64")
     with pytest.raises(sd.ArgumentError, match="index 3 is out of range for a class axis of size 3"):
-        sd.evaluate(sd.take(z, y), {z: np.zeros((2, 3)), y: np.array([0, 3])})
+        sd.evaluate(sd.take_rows(z, y), {z: np.zeros((2, 3)), y: np.array([0, 3])})
     with pytest.raises(sd.DTypeError, match="indices must be int64"):
-        sd.take(z, sd.var("yf", (2,)))
+        sd.take_rows(z, sd.var("yf", (2,)))
+    with pytest.raises(sd.DTypeError, match="take: indices must be int64"):
+        sd.take(z, sd.var("yf", (2,)), axis=1)
+    with pytest.raises(sd.ArgumentError, match=r"take: index -4 is out of range for an axis of "
+                                               r"size 3 \(valid: -3 to 2\)"):
+        sd.evaluate(sd.take(z, y, axis=1), {z: np.zeros((2, 3)), y: np.array([0, -4])})
+
+
+def test_tensor_language_shape_errors_name_the_culprit():
+    x = sd.var("x", ("n", 4))
+    with pytest.raises(sd.ShapeError, match="symbolic size n"):
+        x[1:]
+    with pytest.raises(IndexError, match="index 4 is out of bounds for axis 1 with size 4"):
+        x[:, 4]
+    with pytest.raises(IndexError, match="only one integer array"):
+        x[[0], [1]]
+    with pytest.raises(sd.ShapeError, match="concatenate: the inputs' shapes differ"):
+        sd.concatenate([sd.var("p", (2, 4)), sd.var("q", (3, 5))], axis=0)
+    with pytest.raises(sd.ShapeError, match="scatter_add: updates must have shape"):
+        sd.Node.make(sd.Op.SCATTER_ADD, (sd.var("t", (5,)), sd.const(np.array([1, 2])),
+                                         sd.var("u", (3,))), (0, 0))
+    with pytest.raises(sd.ShapeError, match="einsum 'ij,jk->ik': letter 'j' has sizes 4 and 3"):
+        sd.einsum("ij,jk->ik", x, sd.var("w", (3, 2)))
+    with pytest.raises(sd.ShapeError, match="einsum: subscripts 'ijk' do not fit"):
+        sd.einsum("ijk->i", x)
 
 
 def test_unsupported_dtype_and_bad_names():
