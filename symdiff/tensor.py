@@ -39,7 +39,7 @@ def iota(shape, axis, dtype="int64"):
     """The index along ``axis`` at every point of ``shape``: iota((2, 3), 1) = [[0, 1, 2]] * 2.
 
     >>> import symdiff as sd
-    >>> sd.evaluate(sd.iota((2, 3), 1)).tolist()
+    >>> sd.evaluate(sd.iota((2, 3), 1), {}).tolist()
     [[0, 1, 2], [0, 1, 2]]
     """
     shape = tuple(shape)
