@@ -1,0 +1,121 @@
+"""Random graphs for property tests: a seed -> (inputs, output node, input values).
+
+The vocabulary covers elementwise ops, reductions with keepdims, transposes and the tensor
+language (slices with any step, pads, flips, concatenation, gathers and scatters with
+negative indices, cumsum, tril, einsum); shapes are random (rank 1 to 3, sizes 1 to 5),
+the first input may have a symbolic leading dim, and nodes are reused (DAGs, not trees).
+Ops that need a concrete size leave symbolic axes alone.
+"""
+import numpy as np
+
+import symdiff as sd
+
+
+def _concrete_axes(x):
+    return [a for a, d in enumerate(x.shape) if isinstance(d, int) and d > 0]
+
+
+def _slice(rng, x):
+    axes = _concrete_axes(x)
+    if not axes:
+        return None
+    a = int(rng.choice(axes))
+    d = x.shape[a]
+    start, stop = sorted(rng.integers(0, d + 1, 2))
+    stop = max(stop, start + 1)
+    step = int(rng.choice([1, 2, -1, -2]))
+    key = [slice(None)] * x.ndim
+    key[a] = slice(start, stop, step) if step > 0 else slice(stop - 1, None if start == 0 else
+                                                             start - 1, step)
+    return x[tuple(key)]
+
+
+def _pad(rng, x):
+    w = [(0, 0) if not isinstance(d, int) else tuple(rng.integers(0, 3, 2)) for d in x.shape]
+    return sd.pad(x, w, constant_values=float(rng.choice([0.0, 1.5])))
+
+
+def _concat(rng, x, pool):
+    axes = _concrete_axes(x)
+    if not axes:
+        return None
+    a = int(rng.choice(axes))
+    other = next((p for p in pool if p.shape == x.shape and p is not x), x)
+    return sd.concatenate([x, sd.tanh(other)], axis=a)
+
+
+def _take(rng, x):
+    axes = _concrete_axes(x)
+    if not axes:
+        return None
+    a = int(rng.choice(axes))
+    d = x.shape[a]
+    idx = rng.integers(-d, d, int(rng.integers(1, 4)))
+    return sd.take(x, idx, axis=a)
+
+
+def _scatter(rng, x):
+    axes = _concrete_axes(x)
+    if not axes:
+        return None
+    a = int(rng.choice(axes))
+    d = x.shape[a]
+    idx = rng.integers(-d, d, d)            # repeats: contributions add up
+    return sd.scatter_add(x, idx, sd.sin(sd.take(x, np.arange(d)[::-1], axis=a)), axis=a)
+
+
+def _tril(rng, x):
+    if x.ndim < 2 or not all(isinstance(d, int) for d in x.shape[-2:]):
+        return None
+    return sd.tril(x, int(rng.integers(-1, 2)))
+
+
+def _einsum(rng, x):
+    letters = "abc"[:x.ndim]
+    out = "".join(c for c in letters if rng.random() < 0.5)
+    return sd.einsum(f"{letters},{letters}->{out}", x, sd.sigmoid(x))
+
+
+def _reduce(rng, x):
+    a = int(rng.integers(0, x.ndim))
+    return sd.sum(x, axis=a, keepdims=bool(rng.integers(0, 2)))
+
+
+UNARY = [sd.tanh, sd.sin, sd.sigmoid, lambda x: x * x, lambda x: sd.exp(-x * x),
+         sd.softplus]
+
+
+TENSOR = [
+    lambda r, v, p: _slice(r, v), lambda r, v, p: _pad(r, v),
+    lambda r, v, p: sd.flip(v, int(r.integers(0, v.ndim))), _concat,
+    lambda r, v, p: _take(r, v), lambda r, v, p: _scatter(r, v),
+    lambda r, v, p: sd.cumsum(v, int(r.integers(0, v.ndim))), lambda r, v, p: _tril(r, v),
+    lambda r, v, p: _einsum(r, v), lambda r, v, p: _reduce(r, v),
+]
+
+
+def random_graph(seed, steps=8, symbolic=True):
+    """(inputs, output, env) of a random graph: the output is a scalar loss."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(d) for d in rng.integers(1, 5, int(rng.integers(1, 4))))
+    lead = "n" if symbolic and rng.random() < 0.5 else shape[0]
+    x = sd.var(f"x{seed}", (lead,) + shape[1:])
+    y = sd.var(f"y{seed}", shape[-1:])
+    pool = [x, x * y]
+    for _ in range(steps):
+        node = pool[int(rng.integers(0, len(pool)))]
+        pick = int(rng.integers(0, 3 + len(TENSOR)))
+        if pick < 2:
+            new = UNARY[int(rng.integers(0, len(UNARY)))](node)
+        elif pick == 2:
+            other = pool[int(rng.integers(0, len(pool)))]
+            new = node * sd.tanh(other) if node.shape == other.shape else node + 1.0
+        else:
+            new = TENSOR[pick - 3](rng, node, pool)
+        if new is not None and new.ndim >= 1 and (new.size is None or new.size > 0):
+            pool.append(new)
+    out = sd.sum(sd.sin(pool[-1])) + sd.sum(pool[len(pool) // 2] ** 2) * 0.1
+    n = int(rng.integers(1, 5))
+    env = {x: rng.standard_normal((n if lead == "n" else lead,) + shape[1:]),
+           y: rng.standard_normal(shape[-1:])}
+    return [x, y], out, env
