@@ -146,6 +146,9 @@ def fit(new, old):
     return new
 
 
+CYCLE = "rule cycle stopped"
+"""Trace entry of a chain of rules that came back to a node it had already rewritten."""
+
 _active = []     # the rewriters running now (innermost last), for single_use()
 
 
@@ -176,6 +179,7 @@ class Rewriter:
         self.rules, self.trace, self.budget = rules, trace, budget
         self.done = {}          # node -> its normal form
         self.uses = dict(uses or {})
+        self.open = set()       # nodes whose rule chain is being followed now (cycle guard)
 
     def _pending(self, root):
         """Nodes under ``root`` not yet normalized, sources first (stops at normalized ones)."""
@@ -211,6 +215,24 @@ class Rewriter:
     def _at_root(self, m):
         if m in self.done:
             return self.done[m]
+        if m in self.open:
+            return self._cycle(m)
+        self.open.add(m)
+        try:
+            return self._first_rule(m)
+        finally:
+            self.open.discard(m)
+
+    def _cycle(self, m):
+        """A chain of rules led back to ``m``: keep ``m`` as it is (every node of the chain
+        has the same value, so stopping anywhere is correct) and record the cycle in the
+        trace, where the rule-set tests look for it. Rules should never cycle; this guard
+        keeps a rule-set bug from becoming a RecursionError on a valid graph."""
+        if self.trace is not None:
+            self.trace.append((CYCLE, label(m, 6), label(m, 6)))
+        return m
+
+    def _first_rule(self, m):
         for rule in self.rules.by_op.get(m.op, ()):
             new = rule.apply(m)
             if new is None or new is m:

@@ -223,7 +223,10 @@ ALGEBRA = RuleSet("algebra", [
     R("(c * x) / d -> (c / d) * x", S(C * X) / D, lambda n, c, d, x: (c / d) * x),
     R("(x / c) / d -> x / (c * d)", S(X / C) / D, lambda n, c, d, x: x / (c * d)),
     R("x * (y * c) -> c * (x * y)", X * S(Y * C), lambda n, x, y, c: c * (x * y)),
-    R("x * (c / y) -> c * (x / y) (c scalar)", X * S(SC / Y), lambda n, x, y, c: c * (x / y)),
+    # x must not be a scalar too: with both 0-d the rule maps s * (t / u) to t * (s / u) and
+    # back, forever (issue 12); for an array x it moves the scalar c outwards, once.
+    R("x * (c / y) -> c * (x / y) (c scalar, x not)", Pat.var("x", lambda n: n.ndim > 0) *
+      S(SC / Y), lambda n, x, y, c: c * (x / y)),
     R("x * y + x * z -> x * (y + z)", S(X * Y) + S(X * Z), lambda n, x, y, z: x * (y + z)),
     R("x * y - x * z -> x * (y - z)", S(X * Y) - S(X * Z), lambda n, x, y, z: x * (y - z)),
     R("x * y + x -> x * (y + 1)", S(X * Y) + X, lambda n, x, y: x * (y + 1)),

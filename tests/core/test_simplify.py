@@ -46,7 +46,7 @@ EXAMPLES = {
     "(c * x) / d -> (c / d) * x": (2.0 * x) / 3.0,
     "(x / c) / d -> x / (c * d)": (x / 2.0) / 3.0,
     "x * (y * c) -> c * (x * y)": x * (y * 3.0),
-    "x * (c / y) -> c * (x / y) (c scalar)": x * (3.0 / p),
+    "x * (c / y) -> c * (x / y) (c scalar, x not)": x * (3.0 / p),
     "x * y + x * z -> x * (y + z)": x * y + x * z,
     "x * y - x * z -> x * (y - z)": x * y - x * z,
     "x * y + x -> x * (y + 1)": x * y + x,
@@ -182,3 +182,103 @@ def test_losses_and_gradients_stay_finite_at_logits_1e4(which):
         v = np.array([[big, 0.0, -big], [0.0, big, 3.0]])
         got = sd.evaluate([lv, gv], {zz: v})
         assert all(np.all(np.isfinite(a)) for a in got), (which, big, got)
+
+
+# --- termination: no chain of rules may cycle (issue 12) ---------------------------------
+s0, t0, u0 = sd.var("s", ()), sd.var("t", ()), sd.var("u", ())
+a3, b3 = sd.var("a", (3,)), sd.var("b", (3,))
+
+
+def _no_cycle(outputs):
+    """simplify ``outputs``, asserting that the engine's cycle guard never had to stop."""
+    from symdiff.rewrite import CYCLE
+    once, trace = sd.simplify(outputs, trace=True)
+    assert not [t for t in trace if t[0] == CYCLE], trace
+    return once
+
+
+def _same(a, b):
+    from symdiff.graph import flatten
+    return all(p is q for p, q in zip(flatten(a), flatten(b)))
+
+
+CYCLED_BEFORE = {        # graphs on which x * (c / y) -> c * (x / y) used to swap x and c forever
+    "s * (t / u)": s0 * (t0 / u0),
+    "t * (s / u)": t0 * (s0 / u0),
+    "s * (2 / u)": s0 * (2.0 / u0),
+    "grad of log1p(sigmoid(s)) * 0.5": sd.grad(sd.log1p(sd.sigmoid(s0)) * 0.5, s0),
+    "a * (s / b) * (t / u)": a3 * (s0 / b3) * (t0 / u0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CYCLED_BEFORE))
+def test_scalar_products_of_quotients_terminate_and_are_idempotent(name):
+    before = CYCLED_BEFORE[name]
+    once = _no_cycle(before)
+    assert _same(sd.simplify(once), once)
+    env = {s0: 0.3, t0: -1.7, u0: 2.5, a3: np.array([1.0, -2.0, 0.5]),
+           b3: np.array([0.25, 3.0, -1.5])}
+    env = {k: np.asarray(v) for k, v in env.items() if k in _vars(before)}
+    np.testing.assert_allclose(sd.evaluate(once, env), sd.evaluate(before, env), rtol=1e-14)
+
+
+def test_gradient_of_log1p_sigmoid_compiles_and_is_right():
+    g = sd.grad(sd.log1p(sd.sigmoid(s0)) * 0.5, s0)
+    f = sd.compile([s0], g)
+    for v in (-3.0, 0.0, 0.3, 8.0):
+        sig = 1 / (1 + np.exp(-v))
+        # d/ds 0.5 log(1 + sigmoid(s)) = 0.5 sigmoid(s) (1 - sigmoid(s)) / (1 + sigmoid(s))
+        np.testing.assert_allclose(f(np.float64(v)), 0.5 * sig * (1 - sig) / (1 + sig),
+                                   rtol=1e-14)
+
+
+def test_the_engine_stops_a_cycling_rule_set_with_the_value_kept():
+    from symdiff.rewrite import CYCLE, P, Pat, Rule, RuleSet, rewrite
+    X_, Y_ = Pat.var("x"), Pat.var("y")
+    swap = RuleSet("swap", [Rule("x * y -> y * x", P(sd.Op.MUL, X_, Y_),
+                                 lambda n, x, y: sd.Node.make(sd.Op.MUL, (y, x), n.arg))])
+    trace = []
+    (out,) = rewrite([s0 * t0], swap, trace)
+    assert (CYCLE, "s * t", "s * t") in trace
+    assert sd.evaluate(out, {s0: np.asarray(2.0), t0: np.asarray(3.0)}) == 6.0
+
+
+_LEAVES = [s0, t0, u0, a3, b3]
+
+
+def _random_expr(rng, depth):
+    """A random expression over 0-d and (3,) variables and small constants: products of
+    quotients, signs and the stabilized functions, where rule pairs could meet."""
+    if depth == 0 or rng.random() < 0.2:
+        if rng.random() < 0.15:
+            return sd.const(float(rng.choice([0.0, 1.0, -1.0, 2.0, -0.5, 3.0])))
+        return _LEAVES[int(rng.integers(len(_LEAVES)))]
+    k = int(rng.integers(12))
+    a = _random_expr(rng, depth - 1)
+    if k < 6:
+        b, c = _random_expr(rng, depth - 1), _random_expr(rng, 0)
+        return [a + b, a - b, a * b, a / b, a * (b / c), (a * b) * c][k]
+    return [-a, sd.exp(a), sd.log1p(a), sd.sigmoid(a), sd.log(sd.sigmoid(a)), 1 - a][k - 6]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_random_expressions_simplify_without_cycles_idempotently(block):
+    for seed in range(block * 75, (block + 1) * 75):
+        rng = np.random.default_rng(seed)
+        e = _random_expr(rng, 5)
+        if seed % 2:
+            e = sd.grad(sd.sum(e), [s0, a3])
+        once = _no_cycle(e)
+        assert _same(sd.simplify(once), once), seed
+        env = {v: rng.uniform(0.5, 2.0, v.shape) for v in _LEAVES}
+        with np.errstate(all="ignore"):
+            want, got = sd.evaluate([e, once], env)
+            terms = sd.evaluate(sd.toposort(e if isinstance(e, list) else [e]), env)
+        # rounding is relative to the largest intermediate that may cancel away
+        scale = max(float(np.max(np.abs(v[np.isfinite(v)]), initial=0.0)) for v in terms)
+        for w, g in zip(want if isinstance(e, list) else [want], got if isinstance(e, list) else [got]):
+            # compare where the reference is finite: algebra may move an overflow or flip
+            # the sign of a zero it divides by, as any rewrite of IEEE arithmetic does
+            ok = np.isfinite(w)
+            np.testing.assert_allclose(g[ok], w[ok], rtol=1e-9, atol=1e-13 * scale,
+                                       err_msg=str(seed))
