@@ -38,6 +38,13 @@ def is_index_view(n):
     return n.op in VIEWS and (n.op is not Op.RESHAPE or unit_reshape(n))
 
 
+def is_matrix_transpose(n):
+    """A transpose of the last two axes only (a matrix, or a batch of them): BLAS reads it
+    as a transposed view of its source, no copy."""
+    k = n.ndim
+    return n.op is Op.TRANSPOSE and k >= 2 and n.arg == tuple(range(k - 2)) + (k - 1, k - 2)
+
+
 def loop_vars(space):
     return tuple(f"i{k}" for k in range(len(space)))
 
@@ -149,7 +156,7 @@ class Lowering:
             if n.op is Op.MATMUL:
                 m.add(n)
                 for s in n.src:
-                    m.add(s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s)
+                    m.add(s.src[0] if is_matrix_transpose(s) else s)
             elif n.op in SCANS or n.op is Op.SCATTER_ADD:
                 m.add(n)
             elif n.op is Op.RESHAPE and not unit_reshape(n):
@@ -306,7 +313,7 @@ class Lowering:
         return set(it.reads) | set(it.argmax_reads)
 
     def _base(self, s):
-        base = s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s
+        base = s.src[0] if is_matrix_transpose(s) else s
         return base if base.op not in LEAVES else None
 
     # --- 3. schedule --------------------------------------------------------------------
@@ -368,7 +375,7 @@ class Lowering:
         """The updated parameters ``it`` reads -> the indices it reads each at (None: any
         element, through BLAS or a reshaped view)."""
         if isinstance(it, Gemm):
-            ops = [s.src[0] if s.op is Op.TRANSPOSE and s.ndim == 2 else s for s in it.node.src]
+            ops = [s.src[0] if is_matrix_transpose(s) else s for s in it.node.src]
             return {v: None for v in map(self._producer_node, ops) if v in params}
         reads = {self._producer_node(n): None for n in it.reads}
         reads = {v: None for v in reads if v in params}
@@ -452,7 +459,7 @@ class Lowering:
         return True
 
     def _operand(self, s):
-        if s.op is Op.TRANSPOSE and s.ndim == 2:
+        if is_matrix_transpose(s):      # each matrix of it is an F-contiguous .T view
             base = self.buffers[s.src[0]]
             return Buffer(f"{base.name}.T", s.shape, s.dtype, "view", base=base, view="T")
         return self.buffers[s]

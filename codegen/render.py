@@ -208,6 +208,8 @@ def _gemm(step, ctx, out):
     def sl(x):
         extra = x.shape[:-2]
         lead = ["0" if d == 1 else i for d, i in zip(extra, idx[batch - len(extra):])]
+        if x.view == "T" and lead:          # a batch of transposed matrices: base[g].T
+            return f"{x.base.name}[{', '.join(lead)}].T"
         return _ref(x) + (f"[{', '.join(lead)}]" if lead else "")
     m = ctx.size(a.shape[-2]) if len(a.shape) >= 2 else "1"
     kk = ctx.size(a.shape[-1])

@@ -98,7 +98,9 @@ def random_graph(seed, steps=8, symbolic=True):
     """(inputs, output, env) of a random graph: the output is a scalar loss."""
     rng = np.random.default_rng(seed)
     shape = tuple(int(d) for d in rng.integers(1, 5, int(rng.integers(1, 4))))
-    lead = "n" if symbolic and rng.random() < 0.5 else shape[0]
+    # a symbolic leading dim only off the axis that y broadcasts against: (n,) * (3,) would
+    # unify n with 3 (a declaration-time equality, not a run-time size)
+    lead = "n" if symbolic and len(shape) >= 2 and rng.random() < 0.5 else shape[0]
     x = sd.var(f"x{seed}", (lead,) + shape[1:])
     y = sd.var(f"y{seed}", shape[-1:])
     pool = [x, x * y]
