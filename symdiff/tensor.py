@@ -94,8 +94,10 @@ def concatenate(arrays, axis=0):
         raise ShapeError("concatenate: needs at least one array")
     if axis is None:
         return concatenate([_flatten(p) for p in parts], 0)
-    a = _axis(axis, parts[0].ndim, "concatenate") - parts[0].ndim if parts[0].ndim else -1
-    parts = [p for p in parts if p.shape[a] != 0] or parts[:1] if parts[0].ndim else parts
+    if parts[0].ndim == 0:
+        raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated")
+    a = _axis(axis, parts[0].ndim, "concatenate") - parts[0].ndim
+    parts = [p for p in parts if p.shape[a] != 0] or parts[:1]     # empty parts add nothing
     if len(parts) == 1:
         return parts[0]
     return Node.make(Op.CONCAT, tuple(parts), a)
