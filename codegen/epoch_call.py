@@ -12,6 +12,7 @@ from symdiff.errors import ArgumentError
 
 from . import jit
 from .epoch import render_epoch
+from .kernel import kernel_array, kernel_ready
 
 
 _DRIVER_LOCK = threading.Lock()     # one thread renders and loads a kernel's driver
@@ -62,9 +63,7 @@ def _check(kernel, data, batch_size):
 
 def run_epoch(kernel, data, batch_size, order):
     arrays, n, prep = _prepare(kernel, data, batch_size, order)
-    order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
-    if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n)):
-        raise ArgumentError(f"epoch: order must be indices of the {n} rows")
+    order = np.arange(n) if order is None else _order(order, n)
     if order.size == 0:
         return np.zeros((0, _n_scalars(kernel)))
     full, last, outs, arenas, offs_full, offs_last = prep
@@ -83,6 +82,25 @@ def run_epoch(kernel, data, batch_size, order):
     return record
 
 
+def _order(order, n):
+    """``order`` as int64 row indices the driver takes (a copy when needed), or
+    ArgumentError: floats are not truncated into indices."""
+    arr = np.asarray(order)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu") or \
+            (arr.size and (arr.min() < 0 or arr.max() >= n)):
+        raise ArgumentError(f"epoch: order must be indices of the {n} rows (a 1-d integer "
+                            f"array), got {arr.dtype} shape {arr.shape}")
+    return kernel_array(arr.astype(np.int64, copy=False))
+
+
+def _data_arrays(kernel, data):
+    """The data through the kernel's checks (dtypes, shapes, dims), each as the driver
+    takes it: converted to its dtype, and copied when read-only, unaligned, non-contiguous
+    or big-endian (the driver only reads the data)."""
+    arrays, _ = kernel.spec.signature.bind(list(data) + kernel._state)
+    return [kernel_array(a) for a in arrays[:len(data)]]
+
+
 def _prepare(kernel, data, batch_size, order):
     """(contiguous data arrays, rows, batch buffers and workspaces) for one epoch call.
 
@@ -94,11 +112,15 @@ def _prepare(kernel, data, batch_size, order):
     key = _data_key(data, batch_size, size)
     cache = kernel._local.__dict__.setdefault("epoch_prep", {})
     if key is not None and key in cache:
-        return list(data), data[0].shape[0], cache[key]
+        prep, direct = cache[key]
+        # the key holds shapes and dtypes, not flags: data of the kernel's dtypes is passed
+        # as it is only when the driver can take it (else it is converted, every call)
+        if direct and all(kernel_ready(a) for a in data):
+            return list(data), data[0].shape[0], prep
+        return _data_arrays(kernel, data), data[0].shape[0], prep
     _check(kernel, data, batch_size)
-    # full data through the kernel's own checks: dtypes, shapes, dims (one batch's worth)
-    arrays, _ = kernel.spec.signature.bind(list(data) + kernel._state)
-    arrays = [np.ascontiguousarray(a) for a in arrays[:len(data)]]
+    arrays = _data_arrays(kernel, data)
+    direct = all(getattr(d, "dtype", None) == a.dtype for a, d in zip(arrays, data))
     n = arrays[0].shape[0]
     total = n if size is None else size
     b = max(1, min(batch_size, total))
@@ -113,7 +135,7 @@ def _prepare(kernel, data, batch_size, order):
     if key is not None:
         if len(cache) > 8:
             cache.clear()
-        cache[key] = prep
+        cache[key] = (prep, direct)
     return arrays, n, prep
 
 

@@ -19,7 +19,7 @@ import threading
 import numpy as np
 
 from symdiff.errors import ArgumentError
-from symdiff.function import State, check_overlaps
+from symdiff.function import State, check_overlaps, keyword_error
 from symdiff.graph import unflatten
 
 from .program import size_expr
@@ -41,6 +41,7 @@ class Kernel:
         self._dim_roots = list(program.dims)
         self._dim_src = [program.dims[r] for r in self._dim_roots]
         self._n_inputs = len(spec.inputs)
+        self._scalar_inputs = [i for i, v in enumerate(spec.inputs) if v.ndim == 0]
         self._state = [spec.state[v] for v in spec.state_vars]
         # arguments an update writes are checked against the others on every call
         self._updated_inputs = any(v in spec.inputs for v, _ in spec.updates)
@@ -62,10 +63,12 @@ class Kernel:
         return f"<symdiff numba kernel {self.key}: {len(self.spec.inputs)} inputs, " \
                f"{len(self._out_specs)} outputs>"
 
-    def __call__(self, *args, out=None):
+    def __call__(self, *args, out=None, **keywords):
         """Fast path: the arrays go straight to the kernel, which checks every shape (status
         2) and accepts only its dtypes and C layout (TypeError); anything else takes the slow
         path, which converts what it can and raises the numpy backend's errors otherwise."""
+        if keywords:
+            raise keyword_error(self.spec, keywords)
         lock = self._lock                    # with updates: one call at a time
         if lock is not None:
             lock.acquire()
@@ -75,12 +78,14 @@ class Kernel:
                 plan = self._local.plans[key]
             except (AttributeError, IndexError, KeyError, TypeError):
                 return self._slow_call(args, out)
-            if len(args) != self._n_inputs:
+            if len(args) != self._n_inputs or _foreign_scalar(args, self._scalar_inputs):
                 return self._slow_call(args, out)
             if out is None:
                 outs = plan.outputs()
             else:
                 outs = [out] if isinstance(out, np.ndarray) else list(out)
+                if _foreign_scalar(outs, range(len(outs))):
+                    return self._slow_call(args, out)
             if out is not None or self._updated_inputs:
                 check_overlaps(self.spec, args, outs, state=False)
             try:
@@ -97,12 +102,10 @@ class Kernel:
     def _slow_call(self, args, out):
         spec = self.spec
         arrays, sizes = spec.signature.bind(list(args) + self._state)
-        for var, _ in spec.updates:
-            target = spec.update_target(var, args, arrays)
-            if not target.flags.c_contiguous:
-                raise ArgumentError(f"`{var.name}` is updated in place, so it must be a "
-                                    f"C-contiguous array")
-        arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
+        # update targets are checked to be usable as they are (read-only: ArgumentError)
+        targets = {id(spec.update_target(var, args, arrays)) for var, _ in spec.updates}
+        # what the kernel only reads may be a copy in the layout its signature takes
+        arrays = [a if id(a) in targets else kernel_array(a) for a in arrays]
         plan = self._plan(sizes)
         outs = plan.outputs() if out is None else self._check_out(sizes, out)
         check_overlaps(spec, args, [] if out is None else outs)
@@ -136,10 +139,11 @@ class Kernel:
                                 f"outputs")
         for i, (o, (s, d)) in enumerate(zip(outs, shapes)):
             if not isinstance(o, np.ndarray) or o.shape != s or o.dtype != d or \
-                    not o.flags.c_contiguous or not o.flags.writeable:
-                got = (o.shape, o.dtype) if isinstance(o, np.ndarray) else type(o).__name__
-                raise ArgumentError(f"out[{i}] must be a writable C-contiguous {d} array of "
-                                    f"shape {s}, got {got}")
+                    not kernel_ready(o):
+                got = (o.shape, o.dtype, _flags(o)) if isinstance(o, np.ndarray) else \
+                    type(o).__name__
+                raise ArgumentError(f"out[{i}] must be a writable, aligned, C-contiguous {d} "
+                                    f"array of shape {s}, got {got}")
         return outs
 
     def peak_bytes(self, **dims):
@@ -188,6 +192,37 @@ class Kernel:
                 "fused_tasks": sum(len(n.tasks) for n in nests),
                 "workspace_slots": len(self.program.slots),
                 "peak_intermediate_bytes": self.peak_bytes()}
+
+
+def kernel_ready(a):
+    """Can the kernel take ``a`` as it is? Its Numba signature is for writable, aligned,
+    C-contiguous arrays in native byte order: any other array ends in Numba's TypeError "No
+    matching definition"."""
+    flags = a.flags
+    return flags.c_contiguous and flags.aligned and flags.writeable and a.dtype.isnative
+
+
+def _foreign_scalar(arrays, positions):
+    """Is one of ``arrays`` at ``positions`` a 0-d array in non-native byte order? Numba
+    0.68 does not refuse those (it refuses any other big-endian array): it reads and writes
+    them in native order, a silent wrong value (checked: a '>f8' 0.25 reads as 2.6e-319)."""
+    for i in positions:
+        a = arrays[i]
+        if type(a) is np.ndarray and not a.dtype.isnative:
+            return True
+    return False
+
+
+def _flags(a):
+    f = a.flags
+    return ", ".join(w for w, bad in [("read-only", not f.writeable), ("unaligned", not f.aligned),
+                                     ("not C-contiguous", not f.c_contiguous)] if bad) or "ok"
+
+
+def kernel_array(a):
+    """``a`` as the kernel takes it: itself, or a copy when it is read-only, unaligned, not
+    C-contiguous or big-endian (safe for an array the kernel only reads)."""
+    return a if kernel_ready(a) else np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
 
 
 class _Named:

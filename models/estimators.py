@@ -35,13 +35,35 @@ class _Estimator:
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(X, y)")
 
     def _as_x(self, X, fitting=False):
+        kind = np.asarray(X).dtype.kind
+        if kind not in "biuf":                  # complex would lose its imaginary part
+            raise ValueError(f"X must be real numbers, got dtype {np.asarray(X).dtype}")
         X = np.ascontiguousarray(X, dtype=self.dtype)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-d (samples, features), got shape {X.shape}")
+        if not np.all(np.isfinite(X)):      # training on NaN fits NaN, silently
+            raise ValueError("X contains NaN or inf")
         if not fitting and hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, {type(self).__name__} was fitted "
                              f"with {self.n_features_in_}")
         return X
+
+    def _as_y(self, X, y, numeric=False):
+        """The targets as an array with one row per row of X (ValueError otherwise)."""
+        y = np.asarray(y)
+        if y.ndim == 0 or len(y) != len(X):
+            raise ValueError(f"y has {y.shape[0] if y.ndim else 0} rows, X has {len(X)}: "
+                             f"give one target per sample")
+        if numeric and not np.all(np.isfinite(np.asarray(y, dtype=float))):
+            raise ValueError("y contains NaN or inf")
+        return y
+
+    def _classes(self, X, y):
+        """(classes_, codes) of the labels; a classifier needs at least two classes."""
+        classes, codes = np.unique(self._as_y(X, y), return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y has {len(classes)} class(es); a classifier needs at least 2")
+        return classes, codes
 
     def _train(self, model, X, y, score):
         """Compile the model, hold out a validation split for early stopping, train."""
@@ -62,7 +84,7 @@ class _Classifier(_Estimator):
 
     def fit(self, X, y):
         X = self._as_x(X, fitting=True)
-        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.classes_, codes = self._classes(X, y)
         model, targets = self._build(X.shape[1], len(self.classes_), codes)
         return self._train(model, X, targets,
                            lambda Xv, yv: float(np.mean(self._codes(Xv) == self._target_codes(yv))))
@@ -197,7 +219,7 @@ class Perceptron(_Estimator):
     def fit(self, X, y):
         X = self._as_x(X, fitting=True)
         self.n_features_in_ = X.shape[1]
-        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.classes_, codes = self._classes(X, y)
         signs = np.where(codes == 1, 1.0, -1.0).astype(self.dtype)
         model = networks.perceptron(X.shape[1], self.bias, self.dtype)
         self.trainer_ = Trainer(model, lr=1.0, outputs=("mistakes",))
@@ -237,7 +259,8 @@ class MLPRegressor(MLPClassifier):
 
     def fit(self, X, y):
         X = self._as_x(X, fitting=True)
-        Y = np.ascontiguousarray(np.asarray(y, dtype=self.dtype).reshape(len(X), -1))
+        Y = np.ascontiguousarray(np.asarray(self._as_y(X, y, True), dtype=self.dtype)
+                                 .reshape(len(X), -1))
         self.n_outputs_ = Y.shape[1]
         model = networks.mlp(X.shape[1], self.hidden, Y.shape[1], self.activation,
                              self.output, self.l2, self.dtype, self.seed)
@@ -272,7 +295,8 @@ class MixtureDensityNetwork(MLPRegressor):
 
     def fit(self, X, y):
         X = self._as_x(X, fitting=True)
-        Y = np.ascontiguousarray(np.asarray(y, dtype=self.dtype).reshape(-1, 1))
+        Y = np.ascontiguousarray(np.asarray(self._as_y(X, y, True), dtype=self.dtype)
+                                 .reshape(-1, 1))
         self.n_outputs_ = 1
         model = networks.mlp(X.shape[1], self.hidden, 1, self.activation, "mdn", 0.0,
                              self.dtype, self.seed, self.components)

@@ -71,8 +71,12 @@ class Spec:
             if var in self.inputs:
                 raise ValueError(f"compile: `{var.name}` is both an input and in state=")
             arr = _coerce(value, var, f"state[{var.name!r}]")
-            if not (arr.flags.c_contiguous and arr.flags.writeable):
-                arr = np.array(arr, order="C")
+            # held arrays are updated in place by both backends: a layout the Numba kernel
+            # takes as it is (writable, aligned, C-contiguous, native byte order)
+            flags = arr.flags
+            if not (flags.c_contiguous and flags.writeable and flags.aligned and
+                    arr.dtype.isnative):
+                arr = np.array(arr, dtype=arr.dtype.newbyteorder("="), order="C")
             state_vars.append(var)
             values[var] = arr
         return state_vars, values
@@ -103,6 +107,9 @@ class Spec:
     def update_target(self, var, args, arrays):
         """The array an update of ``var`` writes into: the caller's own array or held state."""
         if var in self.state:
+            if not self.state[var].flags.writeable:      # the caller locked the held array
+                raise ArgumentError(f"state {var.name!r} is updated in place but its held "
+                                    f"array was made read-only")
             return self.state[var]
         i = self.inputs.index(var)
         arr = arrays[i]
@@ -111,9 +118,27 @@ class Spec:
             raise ArgumentError(f"{self.signature.where(i)} is updated in place, so it must be "
                                 f"a {var.dtype} numpy array, got {type(args[i]).__name__} "
                                 f"{getattr(args[i], 'dtype', '')}")
-        if not arr.flags.writeable:
-            raise ArgumentError(f"{self.signature.where(i)} is updated in place but is read-only")
+        check_target(self.signature.where(i), var, arr)
         return arr
+
+
+def check_target(where, var, a):
+    """An array an update writes in place must be one the Numba kernel can take as it is (a
+    copy would receive the update instead); both backends enforce it, so they accept the same
+    calls. ArgumentError naming the argument and what is wrong."""
+    flags, wrong = a.flags, []
+    if not flags.writeable:
+        wrong.append("read-only")
+    if not flags.c_contiguous:
+        wrong.append("not C-contiguous")
+    if not flags.aligned:
+        wrong.append("not aligned")
+    if not a.dtype.isnative:
+        wrong.append(f"in non-native byte order ({a.dtype.str})")
+    if wrong:
+        raise ArgumentError(f"{where} is updated in place, so it must be a writable, aligned, "
+                            f"C-contiguous {var.dtype} array in native byte order; the given "
+                            f"array is {', '.join(wrong)}")
 
 
 def _scalar(value, dtype):
@@ -192,6 +217,15 @@ def check_overlaps(spec, args, outs=(), state=True):
                                     f"inputs are read")
 
 
+def keyword_error(spec, keywords):
+    """Arguments are positional (in the order of ``inputs``): an ArgumentError naming the
+    keywords given and the expected order."""
+    names = ", ".join(spec.signature.names[:len(spec.inputs)])
+    return ArgumentError(f"unexpected keyword argument(s) {', '.join(map(repr, keywords))}: "
+                         f"pass the inputs by position, in the order ({names}), and only "
+                         f"out= by keyword")
+
+
 def check_out(out, results):
     """Validate caller-provided output buffers and copy ``results`` into them."""
     outs = flatten_arrays(out)
@@ -237,7 +271,9 @@ class Function:
         mapping; write into a held array to change it, ``f.state[w][...] = new``."""
         return State(self.spec.state)
 
-    def __call__(self, *args, out=None):
+    def __call__(self, *args, out=None, **keywords):
+        if keywords:
+            raise keyword_error(self.spec, keywords)
         if self._lock is None:
             return self._call(args, out)
         with self._lock:
