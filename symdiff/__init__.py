@@ -10,9 +10,9 @@ and compile it to a fused Numba kernel.
 >>> sd.evaluate(g, {x: np.eye(3), w: np.zeros(3)}).tolist()
 [-0.6666666666666666, -0.6666666666666666, -0.6666666666666666]
 """
-from ._blas import tune_openblas
+from ._blas import tune_if_asked, tune_openblas
 
-tune_openblas()     # before SciPy's OpenBLAS loads (scipy.special below): see _blas.py
+tune_if_asked()     # opt-in (SYMDIFF_TUNE_BLAS=1), before SciPy's OpenBLAS loads: see _blas.py
 
 from . import dtypes  # noqa: E402
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
