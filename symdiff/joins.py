@@ -215,3 +215,64 @@ def diag(v, k=0):
 def trace(x, offset=0, axis1=0, axis2=1):
     """Sum of the diagonal (numpy.trace)."""
     return _sum(diagonal(x, offset, axis1, axis2), -1)
+
+
+# --- products: multiplications only, so derivatives stay exact at zeros (no division) -----
+def _along(x, axis, what):
+    a = _axis(axis, x.ndim, what)
+    if isinstance(x.shape[a], Dim):
+        raise ShapeError(f"{what}: axis {a} of `{x.name}` has the symbolic size {x.shape[a]!r}")
+    return a
+
+
+def _part(x, a, start, step, size):
+    spec = [None] * x.ndim
+    spec[a] = (start, step, size)
+    return slice_axes(x, spec)
+
+
+def prod(x, axis=None, keepdims=False):
+    """Product over ``axis`` (numpy.prod) as a tree of pairwise products: log2(n) levels of
+    x[0::2] * x[1::2], so the derivative is exact where elements are 0 (no prod / x).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2, 3))
+    >>> sd.evaluate(sd.prod(x, axis=1), {x: np.array([[1., 2, 3], [0, 5, 6]])}).tolist()
+    [6.0, 0.0]
+    """
+    x = as_node(x)
+    if axis is None:
+        out = prod(reshape(x, (-1,)), 0) if x.ndim else x
+        return reshape(out, (1,) * x.ndim) if keepdims else out
+    a = _along(x, axis, "prod")
+    if x.shape[a] == 0:
+        return prod(pad_axes(x, [(0, 1, 0) if i == a else (0, 0, 0) for i in range(x.ndim)],
+                             1.0), a, keepdims)
+    while x.shape[a] > 1:
+        n = x.shape[a]
+        if n % 2:                                     # an odd count: pad with a 1
+            x = pad_axes(x, [(0, 1, 0) if i == a else (0, 0, 0) for i in range(x.ndim)], 1.0)
+            n += 1
+        x = _part(x, a, 0, 2, n // 2) * _part(x, a, 1, 2, n // 2)
+    return x if keepdims else reshape(x, x.shape[:a] + x.shape[a + 1:])
+
+
+def cumprod(x, axis=None):
+    """Inclusive prefix products along ``axis`` (numpy.cumprod), by log2(n) doubling steps
+    y <- y * (y shifted by 2^k, padded with 1): multiplications only, exact derivatives at 0.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (4,))
+    >>> sd.evaluate(sd.cumprod(x), {x: np.array([1., 2, 0, 3])}).tolist()
+    [1.0, 2.0, 0.0, 0.0]
+    """
+    x = as_node(x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    a = _along(x, axis, "cumprod")
+    n, k = x.shape[a], 1
+    while k < n:
+        shifted = pad_axes(_part(x, a, 0, 1, n - k),
+                           [(k, 0, 0) if i == a else (0, 0, 0) for i in range(x.ndim)], 1.0)
+        x, k = x * shifted, 2 * k
+    return x
