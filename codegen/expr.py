@@ -8,9 +8,13 @@ and ``argmax_mask`` compare an index with a loop variable. The op -> code table 
 """
 from symdiff.ops import Op
 
-# math functions owned by the emitter (codegen/mathlib.py), by op and dtype suffix
+# math functions owned by the emitter (codegen/mathlib.py, specialmath.py), by op and dtype
+# suffix; LIBM has the alternative (math="libm") of the elementary ones
 MATH = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.TANH: "tanh",
-        Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus"}
+        Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus", Op.LGAMMA: "lgamma",
+        Op.DIGAMMA: "digamma", Op.POLYGAMMA: "polygamma", Op.ERF: "erf", Op.ERFC: "erfc",
+        Op.LOG_NDTR: "log_ndtr"}
+ORDER_ARG = frozenset({Op.POLYGAMMA})    # the node's arg is a leading argument: polygamma_f64(n, x)
 LIBM = {Op.EXP: "np.exp({0})", Op.LOG: "np.log({0})", Op.LOG1P: "np.log1p({0})",
         Op.EXPM1: "np.expm1({0})", Op.TANH: "np.tanh({0})",
         Op.SIGMOID: "(1.0 / (1.0 + np.exp(-{0})))", Op.SOFTPLUS: "np.logaddexp(0.0, {0})"}
@@ -100,6 +104,8 @@ class Body:
             return self._ssa(n, f"{CAST[n.dtype]}({label} == {idx[-1]})")
         if n.op is Op.ARGMAX_MASK:
             return self._argmax_mask(n, idx)
+        if n.op in INDEX_MAPS:
+            return INDEX_MAPS[n.op](self, n, idx)
         return self._ssa(n, self._op_code(n, idx))
 
     def _op_code(self, n, idx):
@@ -107,7 +113,8 @@ class Body:
         if n.op is Op.CAST:
             return f"{CAST[n.dtype]}({args[0]})"
         if n.op in MATH:
-            return self.ctx.math(n.op, n.dtype).format(*args)
+            lead = [str(n.arg)] if n.op in ORDER_ARG else []
+            return self.ctx.math(n.op, n.dtype).format(", ".join(lead + args))
         code = CODE[n.op].format(*args)
         return code if natural_dtype(n) == n.dtype else f"{CAST[n.dtype]}({code})"
 
@@ -136,6 +143,24 @@ class Body:
         lead = child_index(idx, n.shape, x.shape[:-1])
         return self.value(x, lead + (label,))
 
+    def label(self, n, idx_node, at, size, what):
+        """An index read from ``idx_node`` at ``at``, negative ones counted from the end
+        (NumPy), checked against ``size`` before anything is read or written with it."""
+        raw = self.value(idx_node, at)
+        size = self.ctx.size(size)
+        wrapped = self._ssa(n, f"({raw} + {size} if {raw} < 0 else {raw})")
+        self._check(wrapped, size, what)
+        return wrapped
+
+    def scatter_target(self, n, idx):
+        """Index of the output element that update element ``idx`` of SCATTER_ADD ``n`` adds to."""
+        x, ix, _ = n.src
+        axis, batch = n.arg
+        nj = ix.ndim - batch
+        lab = self.label(n, ix, tuple(idx[:batch]) + tuple(idx[axis:axis + nj]), x.shape[axis],
+                         "scatter_add")
+        return tuple(idx[:axis]) + (lab,) + tuple(idx[axis + nj:])
+
     def _argmax_mask(self, n, idx):
         k = len(n.arg)
         self.argmax_reads.add(n)
@@ -148,9 +173,89 @@ class Body:
 
     def _check(self, label, size, what):
         """Return status 1 before an out-of-range index reaches memory (take, one_hot)."""
-        self.lines.append(f"if {label} < 0 or {label} >= {self.ctx.size(size)}: return 1")
+        size = size if isinstance(size, str) else self.ctx.size(size)
+        self.lines.append(f"if {label} < 0 or {label} >= {size}: return 1")
 
     def _ssa(self, n, code):
         name = f"{self.prefix}{len(self.lines)}"
         self.lines.append(f"{name} = {code}")
         return name
+
+
+# --- index maps of the tensor language: the source element (or elements) each output
+# element reads, as index expressions; a conditional read clamps its index so that the
+# source is only ever read in bounds, and selects afterwards
+def _iota(body, n, idx):
+    i = idx[n.arg[1]]
+    return i if n.dtype == "int64" else body._ssa(n, f"{CAST[n.dtype]}({i})")
+
+
+def _slice(body, n, idx):
+    src = []
+    for i, s in zip(idx, n.arg):
+        if s is None or i == "0" and s[0] == 0:
+            src.append(i)
+        else:
+            start, step, _ = s
+            src.append(f"({start} + {i})" if step == 1 else f"({start} + {step} * {i})")
+    return body.value(n.src[0], tuple(src))
+
+
+def _flip(body, n, idx):
+    axes = {a + n.ndim for a in n.arg}
+    src = tuple(f"({body.ctx.size(d)} - 1 - {i})" if k in axes else i
+                for k, (i, d) in enumerate(zip(idx, n.shape)))
+    return body.value(n.src[0], src)
+
+
+def _clamp(i, lo, hi):
+    return f"min(max({i}, {lo}), {hi})"
+
+
+def _pad(body, n, idx):
+    x = n.src[0]
+    widths, value = n.arg
+    fill = body.ctx.literal(value, n.dtype)
+    if any(d == 0 for d in x.shape):
+        return fill
+    src, conds = [], []
+    for i, d, (lo, _, k) in zip(idx, x.shape, widths):
+        if (lo, k) == (0, 0) and d == n.shape[len(src)]:
+            src.append(i)
+            continue
+        j = body._ssa(n, f"({i} - {lo})")
+        span = (d - 1) * (k + 1) + 1
+        conds.append(f"{j} >= 0 and {j} < {span}" + (f" and {j} % {k + 1} == 0" if k else ""))
+        src.append(_clamp(f"{j} // {k + 1}" if k else j, 0, d - 1))
+    inner = body.value(x, tuple(src))
+    if not conds:
+        return inner
+    return body._ssa(n, f"({inner} if {' and '.join(conds)} else {fill})")
+
+
+def _concat(body, n, idx):
+    a = n.arg + n.ndim
+    i, at, vals = idx[a], 0, []
+    for part in n.src:
+        size = part.shape[a]
+        j = _clamp(f"{i} - {at}", 0, size - 1) if at or size != n.shape[a] else i
+        v = body.value(part, tuple(idx[:a]) + (j,) + tuple(idx[a + 1:]))
+        vals.append((at + size, v if part.dtype == n.dtype else f"{CAST[n.dtype]}({v})"))
+        at += size
+    code = vals[-1][1]
+    for end, v in reversed(vals[:-1]):
+        code = f"({v} if {i} < {end} else {code})"
+    return body._ssa(n, code)
+
+
+def _gather(body, n, idx):
+    x, ix = n.src
+    axis, batch = n.arg
+    nj = ix.ndim - batch
+    lab = body.label(n, ix, tuple(idx[:batch]) + tuple(idx[axis:axis + nj]), x.shape[axis],
+                     "take")
+    return body.value(x, tuple(idx[:axis]) + (lab,) + tuple(idx[axis + nj:]))
+
+
+INDEX_MAPS = {Op.IOTA: _iota, Op.SLICE: _slice, Op.FLIP: _flip, Op.PAD: _pad, Op.CONCAT: _concat,
+              Op.GATHER: _gather}

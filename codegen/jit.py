@@ -23,7 +23,7 @@ from llvmlite import ir as _llvm_ir
 from numba.core import types as _nbtypes
 from numba.extending import intrinsic as _intrinsic
 
-from symdiff.codegen import mathlib as _mathlib
+from symdiff.codegen import mathlib as _mathlib, specialmath as _specialmath
 from symdiff.cost import user_cache
 
 # =============================================================================================
@@ -147,26 +147,39 @@ _INTRINSICS = {
 assert set(_INTRINSICS) == set(_mathlib.PRIMITIVES)
 
 
-def _jit_mathlib():
-    """name -> njit(inline="always") for every function of mathlib (lazy: nothing compiles).
+_MODULES = (_mathlib, _specialmath)      # the math library: elementary, special functions
 
-    Each function is rebuilt with a private copy of mathlib's globals in which the primitives
-    are the intrinsics above and the functions are their jitted versions, so calls between
-    mathlib functions (tanh -> expm1) resolve to jitted code at compile time.
+
+def _inline(module, name):
+    """Elementary functions inline into the kernel's loop (it vectorizes); the special
+    functions branch and loop anyway, so each compiles once per process and kernels call it
+    (inlined, every call site cost ~1 s of compile time)."""
+    return "never" if module is _specialmath and not name.startswith("_") else "always"
+
+
+def _jit_mathlib():
+    """name -> njit(inline="always") for every function of the math library modules (lazy:
+    nothing compiles).
+
+    Each function is rebuilt with a private copy of the modules' globals in which the
+    primitives are the intrinsics above and the functions are their jitted versions, so calls
+    between functions (tanh -> expm1, log_ndtr -> log1p) resolve to jitted code at compile time.
     """
-    namespace = dict(vars(_mathlib))
+    namespace = {}
+    for module in _MODULES:
+        namespace.update(vars(module))
     namespace.update(_INTRINSICS)
     jitted = {}
-    for name, fn in vars(_mathlib).items():
+    for module, name, fn in [(m, k, v) for m in _MODULES for k, v in vars(m).items()]:
         if not isinstance(fn, _pytypes.FunctionType) or name in _INTRINSICS:
             continue
-        if fn.__module__ != _mathlib.__name__:
+        if fn.__module__ != module.__name__:      # imported from the other module
             continue
         clone = _pytypes.FunctionType(fn.__code__, namespace, name, fn.__defaults__,
                                       fn.__closure__)
         clone.__doc__ = fn.__doc__
         clone.__qualname__ = fn.__qualname__
-        jitted[name] = numba.njit(inline="always")(clone)
+        jitted[name] = numba.njit(inline=_inline(module, name))(clone)
     namespace.update(jitted)
     return jitted
 
@@ -174,10 +187,11 @@ def _jit_mathlib():
 MATH = _jit_mathlib()
 """name -> jitted function, for every function of mathlib (public and private)."""
 
-MATHLIB_DIGEST = hashlib.sha256(pathlib.Path(_mathlib.__file__).read_bytes()).hexdigest()[:16]
-"""Changes when mathlib.py changes. Numba's cache checks only the kernel's own file, not the
-functions inlined into it (checked): put this in the kernel cache key, or cached kernels keep
-the old math after an edit of mathlib.py."""
+MATHLIB_DIGEST = hashlib.sha256(b"".join(pathlib.Path(m.__file__).read_bytes()
+                                          for m in _MODULES)).hexdigest()[:16]
+"""Changes when mathlib.py or specialmath.py changes. Numba's cache checks only the kernel's
+own file, not the functions inlined into it (checked): put this in the kernel cache key, or
+cached kernels keep the old math after an edit of the math library."""
 
 exp_f64 = MATH["exp_f64"]
 exp_f32 = MATH["exp_f32"]
@@ -193,6 +207,18 @@ sigmoid_f64 = MATH["sigmoid_f64"]
 sigmoid_f32 = MATH["sigmoid_f32"]
 softplus_f64 = MATH["softplus_f64"]
 softplus_f32 = MATH["softplus_f32"]
+lgamma_f64 = MATH["lgamma_f64"]
+lgamma_f32 = MATH["lgamma_f32"]
+digamma_f64 = MATH["digamma_f64"]
+digamma_f32 = MATH["digamma_f32"]
+polygamma_f64 = MATH["polygamma_f64"]
+polygamma_f32 = MATH["polygamma_f32"]
+erf_f64 = MATH["erf_f64"]
+erf_f32 = MATH["erf_f32"]
+erfc_f64 = MATH["erfc_f64"]
+erfc_f32 = MATH["erfc_f32"]
+log_ndtr_f64 = MATH["log_ndtr_f64"]
+log_ndtr_f32 = MATH["log_ndtr_f32"]
 
 # =============================================================================================
 # 2. Kernel JIT and caching

@@ -20,7 +20,8 @@ from .dot import render, to_dot
 from .compare import compare_modes
 from .cost import Cost, calibrate, graph_cost
 from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid, log_softmax,
-                         logsumexp, maxout, mean, min, prelu, rbf, relu, softmax, square, swish)
+                         logaddexp, logsumexp, maxout, mean, min, prelu, rbf, relu, softmax,
+                         square, swish)
 from .dims import Dim, dim
 from .errors import (ArgumentError, DifferentiationError, DTypeError, ShapeError,
                      SymdiffError)
@@ -31,9 +32,12 @@ from .frontend import (abs, add, argmax_mask, as_node, broadcast_to, cast, const
                        stop_gradient, sub, sum, take_rows, tanh, transpose, var, where)
 from .einsum import einsum
 from .function import compile
-from .joins import diag, diagonal, eye, pad, repeat, split, stack, tile, trace, tril, triu
+from .joins import (cumprod, diag, diagonal, eye, pad, prod, repeat, split, stack, tile, trace,
+                    tril, triu)
 from .tensor import (argmax, argmin, concatenate, cumsum, flip, index_add, iota, scatter_add,
                      segment_sum, take, take_along_axis)
+from .frontend import digamma, erf, erfc, lgamma, log_ndtr, polygamma
+from . import special
 from .graph import Node, count_ops, substitute, toposort
 from .interpret import evaluate
 from .modes import JacobianPlan, plan_jacobian

@@ -140,3 +140,22 @@ def log_softmax(x, axis=-1):
 def clip(x, lo, hi):
     """min(max(x, lo), hi)."""
     return F.minimum(F.maximum(F.as_node(x), lo), hi)
+
+
+def logaddexp(a, b):
+    """log(exp(a) + exp(b)) = where(a >= b, a + softplus(b - a), b + softplus(a - b)): never
+    overflows; gradient (sigmoid(a - b), sigmoid(b - a)), 1/2 each at a == b. Where a == b,
+    b - a is taken from the inputs clipped to the finite range, so equal infinite inputs give
+    logaddexp(-inf, -inf) = -inf and logaddexp(inf, inf) = inf (numpy) instead of NaN.
+
+    >>> import symdiff as sd, numpy as np
+    >>> a = sd.var("a", (3,)); b = sd.var("b", (3,))
+    >>> sd.evaluate(sd.logaddexp(a, b), {a: np.array([1e4, 0.0, -np.inf]),
+    ...                                  b: np.array([1e4, -np.inf, -np.inf])})
+    array([10000.69314718,     0.        ,           -inf])
+    """
+    d = F.as_node(b - a)
+    a, b = F.as_node(a, d.dtype), F.as_node(b, d.dtype)
+    big = float(np.finfo(d.dtype if d.dtype in ("float32", "float64") else "float64").max)
+    d = F.where(F.equal(a, b), clip(b, -big, big) - clip(a, -big, big), d)    # inf - inf -> 0
+    return F.where(F.greater_equal(a, b), a + F.softplus(d), b + F.softplus(-d))

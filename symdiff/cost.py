@@ -31,7 +31,8 @@ from .graph import flatten, toposort
 from .ops import LEAVES, Op
 
 TRANSCENDENTAL = frozenset({Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.TANH, Op.SIN,
-                            Op.COS, Op.SIGMOID, Op.SOFTPLUS, Op.FN, Op.POW})
+                            Op.COS, Op.SIGMOID, Op.SOFTPLUS, Op.FN, Op.POW, Op.LGAMMA,
+                            Op.DIGAMMA, Op.POLYGAMMA, Op.ERF, Op.ERFC, Op.LOG_NDTR})
 FREE = frozenset({Op.TRANSPOSE, Op.RESHAPE, Op.BROADCAST_TO, Op.STOP_GRADIENT})
 DEFAULT_DIM = 128          # size assumed for a symbolic dim that ``sizes`` does not bind
 

@@ -123,6 +123,78 @@ def equal(a, b): return _binary(Op.EQ, a, b)
 def not_equal(a, b): return _binary(Op.NE, a, b)
 
 
+# --- special functions: scipy.special semantics; integer inputs promote to float64 --------
+def lgamma(x):
+    """log|Gamma(x)| (scipy.special.gammaln); lgamma' = digamma. Poles x = 0, -1, ... -> inf.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.lgamma(x), {x: np.array([1.0, 5.0])})        # log 0!, log 4!
+    array([0.        , 3.17805383])
+    """
+    return _unary(Op.LGAMMA, x)
+
+
+def digamma(x):
+    """psi(x) = Gamma'(x) / Gamma(x) = d lgamma(x) / dx (scipy.special.psi); psi' = polygamma(1, x).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.digamma(x), {x: np.array([1.0, 2.0])})       # -gamma, 1 - gamma
+    array([-0.57721566,  0.42278434])
+    """
+    return _unary(Op.DIGAMMA, x)
+
+
+def polygamma(n, x):
+    """psi^(n)(x), the n-th derivative of digamma (scipy.special.polygamma): polygamma(0, x) is
+    digamma(x), and d/dx polygamma(n, x) = polygamma(n + 1, x), so every order differentiates.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.polygamma(1, x), {x: np.array([1.0, 2.0])})  # pi^2/6, pi^2/6 - 1
+    array([1.64493407, 0.64493407])
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"polygamma: the order n must be an int >= 0, got {n!r}")
+    return digamma(x) if n == 0 else _unary(Op.POLYGAMMA, x, int(n))
+
+
+def erf(x):
+    """erf(x) = 2/sqrt(pi) int_0^x exp(-t^2) dt; erf'(x) = 2/sqrt(pi) exp(-x^2).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.erf(x), {x: np.array([0.0, 1.0])})
+    array([0.        , 0.84270079])
+    """
+    return _unary(Op.ERF, x)
+
+
+def erfc(x):
+    """erfc(x) = 1 - erf(x), with full relative accuracy where erf(x) rounds to 1.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.erfc(x), {x: np.array([0.0, 10.0])})
+    array([1.00000000e+00, 2.08848758e-45])
+    """
+    return _unary(Op.ERFC, x)
+
+
+def log_ndtr(x):
+    """log Phi(x) = log(erfc(-x / sqrt 2) / 2), the log of the standard normal CDF
+    (scipy.special.log_ndtr): finite for every finite x, where log(Phi(x)) is -inf below
+    x = -37.7; its derivative exp(-x^2/2 - log_ndtr(x)) / sqrt(2 pi) never divides by Phi(x).
+
+    >>> import symdiff as sd, numpy as np
+    >>> x = sd.var("x", (2,))
+    >>> sd.evaluate(sd.log_ndtr(x), {x: np.array([-1.0, -40.0])})
+    array([  -1.84102165, -804.60844201])
+    """
+    return _unary(Op.LOG_NDTR, x)
+
+
 def cast(x, dtype):
     """Convert to ``dtype`` (numpy ``astype`` semantics)."""
     x = as_node(x)

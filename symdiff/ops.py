@@ -29,6 +29,13 @@ class Op(enum.Enum):
     CAST = "cast"            # arg = target dtype name
     STOP_GRADIENT = "stop_gradient"  # identity whose derivative is zero
     FN = "fn"                # an elementwise function defined by a SymPy expression (n-ary)
+    # special functions (unary elementwise, scipy.special semantics)
+    LGAMMA = "lgamma"        # log|Gamma(x)|
+    DIGAMMA = "digamma"      # Gamma'(x) / Gamma(x)
+    POLYGAMMA = "polygamma"  # the arg-th derivative of digamma; arg = order n >= 1
+    ERF = "erf"
+    ERFC = "erfc"            # 1 - erf(x) without cancellation
+    LOG_NDTR = "log_ndtr"    # log of the standard normal CDF, finite for finite x
     # binary elementwise
     ADD = "add"
     SUB = "sub"
@@ -56,7 +63,7 @@ class Op(enum.Enum):
     RESHAPE = "reshape"
     BROADCAST_TO = "broadcast_to"
     # indexing
-    TAKE = "take"                # x[..., idx[...]]: one index per row along the last axis
+    TAKE = "take_rows"           # x[..., idx[...]]: one index per row along the last axis
     ONE_HOT = "one_hot"          # arg = (depth, dtype)
     ARGMAX_MASK = "argmax_mask"  # bool mask, True at the first maximum over arg=axes
     # tensor language: index space, slicing, joining, gather/scatter, scans
@@ -65,7 +72,7 @@ class Op(enum.Enum):
     PAD = "pad"                  # constant padding; arg = (per axis (lo, hi, interior), value)
     FLIP = "flip"                # reverse the order along arg = axes (negative ints)
     CONCAT = "concatenate"       # join along arg = axis (negative int); n-ary
-    GATHER = "gather"            # numpy.take along arg = (axis, batch): batch leading dims shared
+    GATHER = "take"              # numpy.take along arg = (axis, batch): batch leading dims shared
     SCATTER_ADD = "scatter_add"  # x with updates added at idx along arg = (axis, batch)
     CUMSUM = "cumsum"            # inclusive prefix sum along arg = axis (negative int)
     ARGMAX = "argmax"            # int64 index of the first maximum along arg = axis (negative int)
@@ -76,7 +83,8 @@ class Op(enum.Enum):
 
 LEAVES = frozenset({Op.VAR, Op.CONST, Op.DIM})
 UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.TANH, Op.SIN, Op.COS,
-                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.SOFTPLUS, Op.CAST, Op.STOP_GRADIENT})
+                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.SOFTPLUS, Op.CAST, Op.STOP_GRADIENT,
+                   Op.LGAMMA, Op.DIGAMMA, Op.POLYGAMMA, Op.ERF, Op.ERFC, Op.LOG_NDTR})
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAXIMUM, Op.MINIMUM})
 COMPARE = frozenset({Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE})
 ELEMENTWISE = UNARY | BINARY | COMPARE | {Op.WHERE, Op.FN}
@@ -93,7 +101,8 @@ LINEAR = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.SUM, Op.TRANSPOSE, Op.RESHAPE, Op
 INDEX_MAPS = frozenset({Op.SLICE, Op.PAD, Op.FLIP, Op.CONCAT, Op.GATHER, Op.IOTA})
 # unary float functions: integer/bool inputs are promoted to float64 as numpy does
 FLOAT_UNARY = frozenset({Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.TANH, Op.SIN, Op.COS,
-                         Op.SIGMOID, Op.SOFTPLUS})
+                         Op.SIGMOID, Op.SOFTPLUS, Op.LGAMMA, Op.DIGAMMA, Op.POLYGAMMA, Op.ERF,
+                         Op.ERFC, Op.LOG_NDTR})
 
 ARITY = {op: 0 for op in LEAVES | {Op.IOTA}}
 ARITY.update({op: 1 for op in UNARY | REDUCE | MOVEMENT | {Op.ONE_HOT, Op.ARGMAX_MASK, Op.SLICE,

@@ -56,6 +56,8 @@ def _arg_str(op, arg):
         return [arg]
     if op is Op.ONE_HOT:
         return [str(arg[0])]
+    if op is Op.POLYGAMMA:
+        return [f"n={arg}"]
     return []
 
 

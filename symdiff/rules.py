@@ -9,6 +9,8 @@ at once). Elementwise rules need no care: forward mode pads each source tangent 
 rank, and numpy broadcasting aligns from the right. Rules for reshapes, transposes, matmul and
 reductions use ``nb`` explicitly; reduction axes are negative so they survive batching.
 """
+import math
+
 import numpy as np
 
 from . import frontend as F
@@ -227,6 +229,12 @@ JVP = {
     Op.CAST: lambda n, t, nb: F.cast(t[0], n.dtype),
     Op.STOP_GRADIENT: None,
     Op.FN: lambda n, t, nb: _fn_jvp(n, t),
+    Op.LGAMMA: lambda n, t, nb: t[0] * F.digamma(n.src[0]),        # lgamma' = digamma
+    Op.DIGAMMA: lambda n, t, nb: t[0] * F.polygamma(1, n.src[0]),  # digamma' = polygamma(1)
+    Op.POLYGAMMA: lambda n, t, nb: t[0] * F.polygamma(n.arg + 1, n.src[0]),
+    Op.ERF: lambda n, t, nb: t[0] * _erf_prime(n.src[0]),
+    Op.ERFC: lambda n, t, nb: -(t[0] * _erf_prime(n.src[0])),     # erfc' = -erf'
+    Op.LOG_NDTR: lambda n, t, nb: t[0] * _log_ndtr_prime(n),
     Op.ADD: lambda n, t, nb: _add(t[0], t[1]),
     Op.SUB: lambda n, t, nb: _add(t[0], None if t[1] is None else -t[1]),
     Op.MUL: lambda n, t, nb: _add(None if t[0] is None else t[0] * n.src[1],
@@ -276,6 +284,18 @@ def _fn_jvp(n, t):
     return out
 
 
+def _erf_prime(x):
+    """erf'(x) = 2 / sqrt(pi) exp(-x^2)."""
+    return (2 / math.sqrt(math.pi)) * F.exp(-(x * x))     # Python floats: weak scalars
+
+
+def _log_ndtr_prime(n):
+    """log_ndtr'(x) = pdf(x) / cdf(x) = exp(-x^2/2 - log_ndtr(x)) / sqrt(2 pi): never divides
+    by a tiny cdf (about -x for x << 0, finite down to x = -1e154)."""
+    x = n.src[0]
+    return F.exp(-0.5 * (x * x) - n) * (1 / math.sqrt(2 * math.pi))
+
+
 def _pick(cond, t):
     """where(cond, ta, tb) with symbolic zeros."""
     ta, tb = t
@@ -307,6 +327,12 @@ VJP = {
     Op.CAST: lambda n, g, nb: (F.cast(g, n.src[0].dtype),),
     Op.STOP_GRADIENT: None,
     Op.FN: lambda n, g, nb: tuple(g * _fn_partial(n, i) for i in range(len(n.src))),
+    Op.LGAMMA: lambda n, g, nb: (g * F.digamma(n.src[0]),),
+    Op.DIGAMMA: lambda n, g, nb: (g * F.polygamma(1, n.src[0]),),
+    Op.POLYGAMMA: lambda n, g, nb: (g * F.polygamma(n.arg + 1, n.src[0]),),
+    Op.ERF: lambda n, g, nb: (g * _erf_prime(n.src[0]),),
+    Op.ERFC: lambda n, g, nb: (-(g * _erf_prime(n.src[0])),),
+    Op.LOG_NDTR: lambda n, g, nb: (g * _log_ndtr_prime(n),),
     Op.ADD: lambda n, g, nb: (g, g),
     Op.SUB: lambda n, g, nb: (g, -g),
     Op.MUL: lambda n, g, nb: (g * n.src[1], g * n.src[0]),

@@ -7,6 +7,9 @@ from scipy import special
 
 from .errors import ArgumentError
 from .ops import Op
+from .printing import label
+
+INDEXED = {Op.TAKE: 1, Op.GATHER: 1, Op.SCATTER_ADD: 1, Op.ONE_HOT: 0}   # op -> index source
 
 
 def _ufunc(f):
@@ -16,6 +19,12 @@ def _ufunc(f):
 def _softplus(x):
     # log(1 + exp(x)) = logaddexp(0, x), exact to rounding for every x and dtype-preserving
     return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+def _polygamma(arg, shape, x):
+    """scipy.special.polygamma of order arg, in float64 (float32 results round once). SciPy's
+    sum takes time proportional to |x| for x < 0 (0.3 s at x = -1e7)."""
+    return special.polygamma(arg, x.astype(np.float64))
 
 
 def _pow(a, b):
@@ -159,6 +168,12 @@ SEMANTICS = {
     Op.CAST: lambda arg, shape, x: x.astype(arg),
     Op.STOP_GRADIENT: _ufunc(lambda x: x),
     Op.FN: lambda arg, shape, *v: arg.numpy(*v),
+    Op.LGAMMA: _ufunc(special.gammaln),
+    Op.DIGAMMA: _ufunc(special.psi),
+    Op.POLYGAMMA: _polygamma,
+    Op.ERF: _ufunc(special.erf),
+    Op.ERFC: _ufunc(special.erfc),
+    Op.LOG_NDTR: _ufunc(special.log_ndtr),
     Op.ADD: _ufunc(np.add),
     Op.SUB: _ufunc(np.subtract),
     Op.MUL: _ufunc(np.multiply),
@@ -196,7 +211,14 @@ SEMANTICS = {
 
 def apply(node, values, shape):
     """Evaluate one non-leaf node on NumPy values; the result has exactly the node's dtype."""
-    with np.errstate(all="ignore"):      # overflow to inf, 0/0 to nan: IEEE, as in kernels
-        out = SEMANTICS[node.op](node.arg, shape, *values)
+    try:
+        with np.errstate(all="ignore"):  # overflow to inf, 0/0 to nan: IEEE, as in kernels
+            out = SEMANTICS[node.op](node.arg, shape, *values)
+    except ArgumentError as e:           # name the index argument and the expression
+        if node.op not in INDEXED:
+            raise
+        idx = node.src[INDEXED[node.op]]
+        raise ArgumentError(f"{e}; the indices are `{label(idx)}` in `{label(node, 2)}`") \
+            from None
     out = np.asarray(out)
     return out if out.dtype.name == node.dtype else out.astype(node.dtype)

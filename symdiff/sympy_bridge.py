@@ -20,7 +20,10 @@ from .sympy_functions import Dot, apply, sigmoid, softplus
 
 _UNARY = {Op.EXP: sp.exp, Op.LOG: sp.log, Op.LOG1P: sp_log1p, Op.EXPM1: sp_expm1,
           Op.SQRT: sp.sqrt, Op.TANH: sp.tanh, Op.SIN: sp.sin, Op.COS: sp.cos, Op.ABS: sp.Abs,
-          Op.SIGN: sp.sign, Op.SIGMOID: sigmoid, Op.SOFTPLUS: softplus}
+          Op.SIGN: sp.sign, Op.SIGMOID: sigmoid, Op.SOFTPLUS: softplus,
+          Op.LGAMMA: sp.loggamma,        # log|Gamma| for x > 0 (SymPy's is complex for x < 0)
+          Op.DIGAMMA: sp.digamma, Op.ERF: sp.erf, Op.ERFC: sp.erfc,
+          Op.LOG_NDTR: lambda t: sp.log(sp.erfc(-t / sp.sqrt(2)) / 2)}
 _COMPARE = {Op.LT: sp.StrictLessThan, Op.LE: sp.LessThan, Op.GT: sp.StrictGreaterThan,
             Op.GE: sp.GreaterThan, Op.EQ: sp.Eq, Op.NE: sp.Ne}
 
@@ -125,7 +128,11 @@ class _Renderer:
         return apply(n.op.value, sp.Lambda(_T, f(_T)), a[0]) if _is_matrix(a[0]) else f(a[0])
 
     _exp = _log = _log1p = _expm1 = _sqrt = _tanh = _sin = _cos = _abs = _sign = _unary
-    _sigmoid = _softplus = _unary
+    _sigmoid = _softplus = _lgamma = _digamma = _erf = _erfc = _log_ndtr = _unary
+
+    def _polygamma(self, n, a):
+        f = sp.Lambda(_T, sp.polygamma(n.arg, _T))
+        return apply(f"polygamma{n.arg}", f, a[0]) if _is_matrix(a[0]) else f(a[0])
 
     def _fn(self, n, a):
         sf = n.arg
@@ -261,7 +268,9 @@ def _piecewise(pairs):
 
 _FROM_FUNCS = {sp.exp: F.exp, sp.log: F.log, sp.tanh: F.tanh, sp.sin: F.sin, sp.cos: F.cos,
                sp.Abs: F.abs, sp.sign: F.sign, sigmoid: F.sigmoid, softplus: F.softplus,
-               sp_log1p: F.log1p, sp_expm1: F.expm1,
+               sp_log1p: F.log1p, sp_expm1: F.expm1, sp.loggamma: F.lgamma,
+               sp.digamma: F.digamma, sp.polygamma: lambda n, x: F.polygamma(int(n), x),
+               sp.erf: F.erf, sp.erfc: F.erfc,
                sp.sinh: lambda x: (F.exp(x) - F.exp(-x)) / 2,
                sp.cosh: lambda x: (F.exp(x) + F.exp(-x)) / 2,
                sp.tan: lambda x: F.sin(x) / F.cos(x),
