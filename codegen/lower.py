@@ -15,7 +15,7 @@ from symdiff.graph import toposort
 from symdiff.ops import ELEMENTWISE, INDEX_MAPS, LEAVES, Op
 
 from .expr import Body
-from .program import Buffer, Copy, Gemm, Nest, Program, Task, size_expr
+from .program import Buffer, Copy, Gemm, Loop, Nest, Program, Task, size_expr
 
 VIEWS = frozenset({Op.TRANSPOSE, Op.BROADCAST_TO, Op.RESHAPE})
 CHEAP = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.CAST, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ,
@@ -53,9 +53,11 @@ def outer_vars(space):
     return loop_vars(space)[:len(space) - 1] if len(space) >= 2 else loop_vars(space)
 
 
-def lower(spec, outputs, updates):
-    """Lower prepared output nodes and (var, new value) updates of ``spec`` to a Program."""
-    return Lowering(spec, list(outputs), list(updates)).run()
+def lower(spec, outputs, updates, borrow=True):
+    """Lower prepared output nodes and (var, new value) updates of ``spec`` to a Program.
+    ``borrow=False``: no temporary lives in an output's memory (a scan step's program, whose
+    workspace its loop lays out without the caller's output sizes)."""
+    return Lowering(spec, list(outputs), list(updates), borrow).run()
 
 
 class _Probe:
@@ -87,8 +89,8 @@ class _Probe:
 
 
 class Lowering:
-    def __init__(self, spec, outputs, updates):
-        self.spec, self.outputs, self.updates = spec, outputs, updates
+    def __init__(self, spec, outputs, updates, borrow=True):
+        self.spec, self.outputs, self.updates, self.borrow = spec, outputs, updates, borrow
         self.update_nodes = [v for _, v in updates]
         self.order = toposort(outputs + self.update_nodes + list(spec.params))
         self.consumers = {n: [] for n in self.order}
@@ -105,6 +107,8 @@ class Lowering:
         return n in self.mat or n.op is Op.VAR or (n.op is Op.CONST and n in self.buffers)
 
     def run(self):
+        from .loops import loops_of
+        self.loops = loops_of(self.order)
         self.materialize()
         inputs, consts = self.leaf_buffers()
         items = self.make_items()
@@ -159,6 +163,9 @@ class Lowering:
                     m.add(s.src[0] if is_matrix_transpose(s) else s)
             elif n.op in SCANS or n.op is Op.SCATTER_ADD:
                 m.add(n)
+            elif n.op is Op.SCAN:              # a loop reads whole arrays of its sources
+                m.add(n)
+                m.update(s for s in n.src if s.op not in LEAVES)
             elif n.op is Op.RESHAPE and not unit_reshape(n):
                 m.update((n, n.src[0]))
         depth = {}
@@ -200,6 +207,12 @@ class Lowering:
                 b = Buffer(self._name(f"c{len(consts)}"), n.shape, n.dtype, "const")
                 self.buffers[n] = b
                 consts.append((n, b))
+        for loop in {id(lp): lp for lp in self.loops.values()}.values():
+            for n, _ in loop.step.consts:          # a step's constant arrays are arguments
+                if n not in self.buffers:
+                    b = Buffer(self._name(f"c{len(consts)}"), n.shape, n.dtype, "const")
+                    self.buffers[n] = b
+                    consts.append((n, b))
         return inputs, consts
 
     def _temp(self, shape, dtype, base="t"):
@@ -215,6 +228,11 @@ class Lowering:
                 continue
             if n.op is Op.MATMUL:
                 items.append(Gemm(self.buffers[n], None, None, n))
+            elif n.op is Op.SCAN:
+                loop = self.loops[(n.arg[0], n.src)]
+                loop.outs[n.arg[1]] = self.buffers[n]
+                if loop.node is n:
+                    items.append(loop)
             elif n.op is Op.SCATTER_ADD:
                 items += self._scatter_tasks(n)
             else:
@@ -299,6 +317,9 @@ class Lowering:
         return items
 
     def _deps(self, it):
+        if isinstance(it, Loop):
+            it.ins = [self.buffers.get(s) for s in it.src]
+            return {s for s in it.src if s.op not in LEAVES}
         if isinstance(it, Gemm):
             return {self._base(s) for s in it.node.src} - {None}
         body = Body(_Probe(self), it.expr if it.kind == "map" and it.expr is it.node else None)
@@ -320,6 +341,7 @@ class Lowering:
     def schedule(self, items):
         items = items + self._update_copies(items)
         producer = {it.node: it for it in items}
+        producer.update((n, it) for it in items if isinstance(it, Loop) for n in it.nodes)
         for it in items:
             it.dep_items = {producer[self._producer_node(d)] for d in it.deps
                             if self._producer_node(d) in producer} | getattr(it, "after", set())
@@ -346,6 +368,9 @@ class Lowering:
                 it.a, it.b = (self._operand(s) for s in it.node.src)
                 steps.append(it)
                 done.add(it)
+            elif isinstance(it, Loop):
+                steps.append(it)
+                done.add(it)
             else:
                 nest, members = Nest(it.space, [it]), [it]
         if nest is not None:
@@ -361,7 +386,8 @@ class Lowering:
     def _update_copies(self, items):
         """A map task for every update whose value no item computes (a var, a reshaped view
         of one, a constant): a copy like any other update task, so it is ordered like one."""
-        computed = {it.node for it in items}
+        computed = {it.node for it in items} | {n for it in items if isinstance(it, Loop)
+                                                for n in it.nodes}
         copies = []
         for var, new in self.updates:
             if new is not var and new not in computed:
@@ -374,6 +400,8 @@ class Lowering:
     def _param_reads(self, it, params):
         """The updated parameters ``it`` reads -> the indices it reads each at (None: any
         element, through BLAS or a reshaped view)."""
+        if isinstance(it, Loop):
+            return {v: None for v in map(self._producer_node, it.src) if v in params}
         if isinstance(it, Gemm):
             ops = [s.src[0] if is_matrix_transpose(s) else s for s in it.node.src]
             return {v: None for v in map(self._producer_node, ops) if v in params}
@@ -508,6 +536,8 @@ class Lowering:
         kernel argument that the caller fills with that output's memory when it is large
         enough at run time (sizes may be symbolic), or with workspace memory otherwise."""
         # the largest outputs first (weight gradients: usually larger than an activation)
+        if not self.borrow:
+            return None
         for o, busy in sorted(self._scratch.items(), key=lambda ob: -size_expr(ob[0].shape)[0]):
             if o.dtype != b.dtype or out_first[o] <= end or o.kind != "output":
                 continue
@@ -567,7 +597,9 @@ class Lowering:
         return None
 
     def _step_reads(self, step):
-        if isinstance(step, Gemm):
+        if isinstance(step, Loop):
+            bufs = [b for b in step.ins if b is not None]
+        elif isinstance(step, Gemm):
             bufs = [step.a, step.b]
         elif isinstance(step, Copy):
             bufs = [step.src]
@@ -636,6 +668,8 @@ def _fits_in(shape, container):
 
 
 def _step_writes(step):
+    if isinstance(step, Loop):
+        return list(step.outs.values())
     if isinstance(step, Gemm):
         return [step.out]
     if isinstance(step, Copy):

@@ -78,6 +78,21 @@ class Copy:
     src: Buffer
 
 
+@dataclass(eq=False)
+class Loop:
+    """A scan: ``step`` (a Program of its own, rendered as a function) called once per step
+    over carry buffers swapped between steps, per-step views of the scanned inputs and the
+    ys/history outputs, and the loop-invariant inputs."""
+    node: object                   # the first SCAN node of the loop (its key in the schedule)
+    nodes: list                    # every SCAN output node of the loop the program uses
+    body: object                   # the ScanBody
+    src: tuple                     # the loop's source nodes (init carries, xs, consts)
+    step: "Program"                # the step: inputs = the body's placeholders
+    ys: tuple                      # positions of the ys the step computes (the used ones)
+    outs: dict = field(default_factory=dict)     # output index k -> Buffer
+    ins: list = field(default_factory=list)      # per source: its Buffer, or None (a leaf)
+
+
 @dataclass
 class Program:
     buffers: dict                  # node -> Buffer of every materialized value
@@ -110,6 +125,8 @@ class Program:
 
 
 def _reads(step, buffers):
+    if isinstance(step, Loop):
+        return [b for b in step.ins if b is not None]
     if isinstance(step, Gemm):
         return [step.a, step.b]
     if isinstance(step, Copy):
@@ -119,6 +136,8 @@ def _reads(step, buffers):
 
 
 def _writes(step):
+    if isinstance(step, Loop):
+        return list(step.outs.values())
     if isinstance(step, (Gemm, Copy)):
         return [step.out if isinstance(step, Gemm) else step.dst]
     return [t.out for t in step.tasks]

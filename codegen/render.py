@@ -12,7 +12,8 @@ from symdiff.ops import Op
 
 from .expr import CAST, LIBM, MATH, Body
 from .lower import loop_vars, outer_vars
-from .program import Copy, Gemm, Nest
+from .loops import emit_loop
+from .program import Copy, Gemm, Loop, Nest
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # never nnan/ninf: NaN/inf stay IEEE
 _SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -21,11 +22,12 @@ _SUFFIX = {"float32": "f32", "float64": "f64"}
 class Context:
     """Names for buffers, constants, dims and math functions while rendering one program."""
 
-    def __init__(self, prog, math):
+    def __init__(self, prog, math, module=None):
         self.prog, self.math_mode = prog, math
-        self.constants = {}       # (repr, dtype) -> global name
-        self.globals = []
-        self.imports = set()
+        self.module = module if module is not None else Module()
+        self.constants = self.module.constants     # (repr, dtype) -> global name
+        self.globals = self.module.globals
+        self.imports = self.module.imports
         self.dim_names = {root: f"d{k}" for k, root in enumerate(prog.dims)}
         self.dim_casts = {}
         self.stage = 0
@@ -93,6 +95,16 @@ class Context:
         return name + "({0})"
 
 
+class Module:
+    """What the functions of one kernel module share: typed constant globals, math imports,
+    and the step functions of its loops (emitted before the functions that call them)."""
+
+    def __init__(self):
+        self.constants, self.globals, self.imports = {}, [], set()
+        self.functions = []
+        self.count = 0            # loops so far: step function and local names
+
+
 class Emitter:
     """Lines of Python with indentation."""
 
@@ -113,12 +125,26 @@ class Emitter:
 
 def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, title=""):
     """Python source of the kernel module for ``prog``."""
-    ctx = Context(prog, math)
+    module = Module()
+    main = _function(prog, name, math, parallel, fastmath, module)
+    head = [f'"""symdiff kernel{": " + title if title else ""} (generated; edits are overwritten)"""',
+            "import numba", "import numpy as np"]
+    if module.imports:
+        head.append(f"from symdiff.codegen.jit import {', '.join(sorted(module.imports))}")
+    return "\n".join(head + ["", *module.globals, ""] + module.functions + main) + "\n"
+
+
+def _function(prog, name, math, parallel, fastmath, module):
+    """Lines of one njit function computing ``prog`` (its loops' steps go to ``module``)."""
+    ctx = Context(prog, math, module)
     pro, body = Emitter(), Emitter()
     _prologue(prog, ctx, pro)
     for k, step in enumerate(prog.steps):
         if isinstance(step, Gemm):
             _gemm(step, ctx, body)
+        elif isinstance(step, Loop):
+            emit_loop(step, ctx, body, lambda p, nm: module.functions.extend(
+                _function(p, nm, math, False, fastmath, module) + ["", ""]))
         elif isinstance(step, Copy):
             body.emit(f"{step.dst.name}[...] = {step.src.name}" if step.dst.shape else
                       f"{step.dst.name}[()] = {step.src.name}[()]")
@@ -130,16 +156,11 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
             ["offsets"])
     flags = ("fastmath={" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}") if fastmath \
         else "fastmath=False"
-    head = [f'"""symdiff kernel{": " + title if title else ""} (generated; edits are overwritten)"""',
-            "import numba", "import numpy as np"]
-    if ctx.imports:
-        head.append(f"from symdiff.codegen.jit import {', '.join(sorted(ctx.imports))}")
-    head += ["", *ctx.globals, "",
-             f"@numba.njit(cache=True, nogil=True, error_model='numpy', {flags}"
-             f"{', parallel=True' if ctx.prange else ''})",
-             f"def {name}({', '.join(args)}):"]
+    head = [f"@numba.njit(cache=True, nogil=True, error_model='numpy', {flags}"
+            f"{', parallel=True' if ctx.prange else ''})",
+            f"def {name}({', '.join(args)}):"]
     casts = [f"    {v} = np.{dt}({s})" for (s, dt), v in ctx.dim_casts.items()]
-    return "\n".join(head + pro.lines + casts + body.lines) + "\n"
+    return head + pro.lines + casts + body.lines
 
 
 def arena_dtypes(prog):

@@ -41,6 +41,7 @@ from . import special
 from .graph import Node, count_ops, substitute, toposort
 from .interpret import evaluate
 from .modes import JacobianPlan, plan_jacobian
+from .loops import fori_loop, scan
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      exponential_loss, gaussian_nll, hinge, mixture_nll, mse,
                      softmax_cross_entropy)

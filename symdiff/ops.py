@@ -76,6 +76,8 @@ class Op(enum.Enum):
     SCATTER_ADD = "scatter_add"  # x with updates added at idx along arg = (axis, batch)
     CUMSUM = "cumsum"            # inclusive prefix sum along arg = axis (negative int)
     ARGMAX = "argmax"            # int64 index of the first maximum along arg = axis (negative int)
+    # loops
+    SCAN = "scan"                # output arg[1] of the loop whose step is arg[0] (loops.py)
 
     def __repr__(self):
         return f"Op.{self.name}"
@@ -112,6 +114,7 @@ ARITY[Op.WHERE] = 3
 ARITY[Op.SCATTER_ADD] = 3
 ARITY[Op.FN] = None        # as many sources as the function has arguments
 ARITY[Op.CONCAT] = None    # any number of parts
+ARITY[Op.SCAN] = None      # init carries, xs, loop-invariant values
 
 INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.POW: "**", Op.MATMUL: "@",
          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!="}

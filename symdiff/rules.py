@@ -15,6 +15,7 @@ import numpy as np
 
 from . import frontend as F
 from . import tensor as T
+from . import loop_rules as loops
 from .dims import broadcast_shapes, is_concrete
 from .ops import Op
 
@@ -268,6 +269,7 @@ JVP = {
     Op.SCATTER_ADD: lambda n, t, nb: _scatter_jvp(n, t, nb),
     Op.CUMSUM: lambda n, t, nb: T.cumsum(t[0], n.arg),
     Op.ARGMAX: None,
+    Op.SCAN: lambda n, t, nb: loops.scan_jvp(n, t, nb),          # the loop over (x, dx)
 }
 
 
@@ -361,6 +363,7 @@ VJP = {
     Op.SCATTER_ADD: lambda n, g, nb: (g, None, _gather(g, n, nb)),
     Op.CUMSUM: lambda n, g, nb: (T.flip(T.cumsum(T.flip(g, n.arg), n.arg), n.arg),),  # sum_{j>=i}
     Op.ARGMAX: None,
+    Op.SCAN: lambda n, g, nb: loops.scan_vjp(n, g, nb),          # the loop run backwards
 }
 
 

@@ -267,6 +267,13 @@ def _concat(op, src, arg):
     return x.shape[:a] + (total,) + x.shape[a + 1:], dtype
 
 
+def _scan(op, src, arg):
+    body, k = arg
+    if len(src) != len(body.placeholders):
+        _fail(op, src, arg, f"the loop takes {len(body.placeholders)} sources, got {len(src)}")
+    return body.output(k)
+
+
 def _same(d, e):
     """Equal dims, or a symbol that call-time binding will unify with the other."""
     return d == e or isinstance(d, Dim) or isinstance(e, Dim)
@@ -314,7 +321,7 @@ _INFER = {Op.VAR: _var, Op.CONST: _const, Op.DIM: _dim, Op.WHERE: _where, Op.FN:
           Op.TRANSPOSE: _transpose, Op.RESHAPE: _reshape, Op.BROADCAST_TO: _broadcast_to,
           Op.TAKE: _take, Op.ONE_HOT: _one_hot, Op.IOTA: _iota, Op.SLICE: _slice, Op.PAD: _pad,
           Op.FLIP: _flip, Op.CONCAT: _concat, Op.GATHER: _gather, Op.SCATTER_ADD: _scatter_add,
-          Op.CUMSUM: _cumsum, Op.ARGMAX: _argmax}
+          Op.CUMSUM: _cumsum, Op.ARGMAX: _argmax, Op.SCAN: _scan}
 _INFER.update({op: _unary for op in UNARY})
 _INFER.update({op: _binary for op in BINARY | COMPARE})
 assert set(_INFER) == set(Op)

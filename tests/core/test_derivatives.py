@@ -36,6 +36,12 @@ SWISH = sd.elementwise("swish", lambda t: t / (1 + sympy.exp(-t)))
 SOFTCLIP = sd.elementwise("softclip", lambda t, a: a * sympy.tanh(t / a))
 RBF1 = sd.elementwise("rbf", lambda t: sympy.exp(-t ** 2))
 
+def _rnn(x, w, reverse):
+    """Final carry and ys of c_(t+1) = tanh(c_t w + x_t) from c_0 = w, combined."""
+    c, ys = sd.scan(lambda c, xt: (sd.tanh(c * w + xt), c * xt), w, x, reverse=reverse)
+    return ys * c
+
+
 # name: (builder, [(shape, domain), ...], order)
 CASES = {
     "neg": (lambda x: -x, [(S, normal)], 2),
@@ -97,6 +103,9 @@ CASES = {
     "cumsum": (lambda x: sd.cumsum(x, axis=1) ** 2 + sd.cumsum(x, axis=0), [(S, normal)], 2),
     "prod": (lambda x: sd.prod(x, axis=1) * sd.prod(x[:, :3], axis=0, keepdims=True).T,
              [(S, normal)], 2),
+    # a loop: carry c_(t+1) = tanh(c_t * w + x_t), ys the carries; and the loop reversed
+    "scan": (lambda x, w: _rnn(x, w, False), [(S, normal), ((4,), normal)], 2),
+    "scan_reverse": (lambda x, w: _rnn(x, w, True), [(S, normal), ((4,), normal)], 2),
     "cumprod": (lambda x: sd.cumprod(x, axis=1) ** 2 + sd.cumprod(x[:, ::-1], 0), [(S, normal)], 2),
     "prod_cumprod_at_zero": (lambda x: sd.prod(x * np.array([1.0, 0.0, 1.0, 1.0])) +
                              sd.sum(sd.cumprod(x[0] * np.array([1.0, 1.0, 0.0, 1.0]))),
