@@ -142,17 +142,15 @@ class ScanBody:
             arrays, sizes = sig.bind(carry + [x[t] for x in xs] + list(consts))
             out = run(order, list(self.outs), dict(zip(self.placeholders, arrays)), sizes)
             carry, ys[t] = [np.asarray(o) for o in out[:nc]], out[nc:]
-        if length == 0:                   # the shapes of ys from the declared step shapes
-            return carry + [np.zeros((0,) + _concrete(y.shape, shape), y.dtype)
-                            for y in self.outs[nc:]] + \
+        if length == 0:                   # the shapes of ys: one step on zero slices
+            arrays, sizes = sig.bind(carry + [np.zeros(x.shape[1:], x.dtype) for x in xs] +
+                                     list(consts))
+            out = run(order, list(self.outs), dict(zip(self.placeholders, arrays)), sizes)
+            return carry + [np.zeros((0,) + np.shape(y), y.dtype) for y in out[nc:]] + \
                 [np.zeros((0,) + c.shape, c.dtype) for c in carry]
         stack = [np.stack([np.asarray(y[j]) for y in ys]) for j in range(self.n_y)]
         hists = [np.stack([h[i] for h in hist]) for i in range(nc)]
         return carry + stack + hists
-
-
-def _concrete(shape, like):
-    return tuple(d if isinstance(d, int) else 0 for d in shape)
 
 
 def _dim_key(d):
