@@ -31,6 +31,7 @@ from .frontend import (abs, add, argmax_mask, as_node, broadcast_to, cast, const
                        one_hot, param, pow, reshape, sigmoid, sign, sin, size_of, softplus, sqrt,
                        stop_gradient, sub, sum, take_rows, tanh, transpose, var, where)
 from .einsum import einsum
+from .conv import avg_pool2d, conv1d, conv2d, max_pool2d
 from .function import compile
 from .joins import (cumprod, diag, diagonal, eye, pad, prod, repeat, split, stack, tile, trace,
                     tril, triu)
