@@ -228,17 +228,44 @@ log_ndtr_f32 = MATH["log_ndtr_f32"]
 # imported under a unique module name registered in sys.modules (a second process needs that
 # to load Numba's cache), and compiled eagerly for its one signature so that compile() pays
 # the compile or cache-load time, not the first call.
+#
+# Faults (each tested with real processes in tests/codegen/test_cache_faults.py):
+# - an entry Numba cannot load (truncated, zeroed or garbage files, an index from another
+#   Numba version) recompiles: Numba's index check or our one retry after deleting the entry;
+# - an entry path that is a file, a `__pycache__` or `kernel.py` of the wrong kind: replaced;
+# - a cache dir that cannot be written (read-only, a regular file, no permission): one
+#   CacheWarning, then kernels go to a private temporary dir removed at exit; an entry the
+#   unwritable dir already holds is copied there first, so it still loads instead of compiling;
+# - processes compiling the same kernel at once: a lock file per key (<key>.lock, flock)
+#   makes one compile while the others wait and then load its result; every file is written
+#   to a temporary name and renamed into place (Numba does the same for its own files).
 
+import atexit  # noqa: E402
 import importlib.util  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import warnings  # noqa: E402
 
 import numpy as _np  # noqa: E402
 
+try:
+    import fcntl as _fcntl  # noqa: E402
+except ImportError:            # Windows: no lock; concurrent compiles still rename atomically
+    _fcntl = None
+
 _loaded = {}          # key -> dispatcher (compiling the same source twice reuses it)
+_paths = {}           # key -> the kernel.py it was loaded from
+_fallback = {}        # unusable cache root -> the temporary root used instead
+_mutex = threading.Lock()
 STATS = {"compiled": 0, "loaded": 0, "reused": 0}
 """Kernels compiled by Numba, loaded from Numba's disk cache, and reused in this process."""
+
+
+class CacheWarning(RuntimeWarning):
+    """The kernel cache dir cannot be used; kernels compile into a temporary dir instead."""
 
 
 def cache_dir():
@@ -265,39 +292,115 @@ def load(source, arg_types, name="kernel"):
     """The compiled dispatcher of ``source``'s function ``name`` for ``arg_types``
     [(dtype, ndim)], from memory, Numba's disk cache, or a fresh compile.
 
-    A cache entry that fails to import or load is deleted and rebuilt, never a crash.
+    A cache entry that fails to import or load is deleted and rebuilt; a cache dir that
+    cannot be written is replaced by a temporary one (with a CacheWarning); never a crash.
     """
     key = kernel_key(source)
     if key in _loaded:
         STATS["reused"] += 1
         return _loaded[key], key
     sig = tuple(_numba_type(dt, nd) for dt, nd in arg_types)
-    folder = cache_dir() / key
-    for attempt in range(2):
-        try:
-            fn = _import(folder, key, source, name)
-            _compile(fn, sig)
-            break
-        except Exception:                      # corrupted or stale entry: rebuild it once
-            if attempt:
-                raise
-            sys.modules.pop(f"symdiff_kernel_{key}", None)
-            shutil.rmtree(folder, ignore_errors=True)
+    root = cache_dir()
+    try:
+        fn = _load_entry(root, key, source, name, sig)
+    except OSError as exc:                     # the cache dir cannot be written
+        fn = _load_entry(_fallback_root(root, exc), key, source, name, sig, copy_from=root)
     if os.environ.get("SYMDIFF_DEBUG"):
-        print(f"# symdiff kernel {folder / 'kernel.py'}\n{source}", file=sys.stderr)
+        print(f"# symdiff kernel {_paths[key]}\n{source}", file=sys.stderr)
     _loaded[key] = fn
     return fn, key
 
 
-def _import(folder, key, source, name):
-    path = folder / "kernel.py"
-    if not path.exists() or path.read_text() != source:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"kernel.{os.getpid()}.tmp"
+def _load_entry(root, key, source, name, sig, copy_from=None):
+    """Load or compile the kernel in ``root/key`` while holding its lock. OSError: ``root``
+    cannot be written (raised before anything is compiled)."""
+    folder = root / key
+    with _locked(root, key):
+        if key in _loaded:                     # another thread of this process finished it
+            return _loaded[key]
+        if copy_from is not None:
+            _copy_entry(copy_from / key, folder, source)
+        for attempt in range(2):
+            _prepare(folder, source)           # OSError propagates: an unusable root
+            try:
+                fn = _import(folder, key, name)
+                _compile(fn, sig)
+                break
+            except Exception:                  # corrupted or stale entry: rebuild it once
+                sys.modules.pop(f"symdiff_kernel_{key}", None)
+                if attempt:
+                    raise
+                shutil.rmtree(folder, ignore_errors=True)
+    _paths[key] = folder / "kernel.py"
+    return fn
+
+
+class _locked:
+    """An exclusive lock on ``root/<key>.lock`` (flock: held by an open file, released when
+    the process dies), so one process compiles a key while the others wait for its result."""
+
+    def __init__(self, root, key):
+        self.path = root / f"{key}.lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+b")
+        if _fcntl is not None:
+            _fcntl.flock(self.file.fileno(), _fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()                      # closing releases the lock
+
+
+def _prepare(folder, source):
+    """Make ``folder`` hold ``source`` as kernel.py beside a writable ``__pycache__``, replacing
+    whatever of the wrong kind sits at those paths. OSError if the folder cannot be written."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()                        # an entry replaced by a file
+    folder.mkdir(parents=True, exist_ok=True)
+    path, pycache = folder / "kernel.py", folder / "__pycache__"
+    for p, kind in ((path, "file"), (pycache, "dir")):
+        if p.is_symlink() or (p.exists() and (p.is_dir() if kind == "file" else not p.is_dir())):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    pycache.mkdir(exist_ok=True)
+    tempfile.TemporaryFile(dir=pycache).close()    # Numba's own test that it can save there
+    if not (path.is_file() and path.read_bytes() == source.encode()):
+        tmp = folder / f"kernel.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(source)
         os.replace(tmp, path)                  # atomic: a concurrent reader sees old or new
+
+
+def _copy_entry(src, folder, source):
+    """Copy an unwritable cache's entry (if it holds this source) so it loads from the copy:
+    kernel.py and Numba's files, without their permission bits."""
+    try:
+        if folder.exists() or (src / "kernel.py").read_bytes() != source.encode():
+            return
+        (folder / "__pycache__").mkdir(parents=True)
+        for f in [src / "kernel.py", *(src / "__pycache__").iterdir()]:
+            shutil.copyfile(f, folder / f.relative_to(src))
+    except OSError:                            # nothing usable there: compile afresh
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fallback_root(root, exc):
+    """The temporary root that replaces an unusable ``root`` (one warning per root)."""
+    with _mutex:
+        if root not in _fallback:
+            tmp = pathlib.Path(tempfile.mkdtemp(prefix="symdiff-kernels-"))
+            atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+            _fallback[root] = tmp
+            warnings.warn(f"symdiff: the kernel cache {root} cannot be written "
+                          f"({type(exc).__name__}: {exc}); compiling kernels into {tmp}, "
+                          f"which is removed at exit (set SYMDIFF_CACHE_DIR to a writable "
+                          f"dir to keep them)", CacheWarning, stacklevel=4)
+        return _fallback[root]
+
+
+def _import(folder, key, name):
     modname = f"symdiff_kernel_{key}"
-    spec = importlib.util.spec_from_file_location(modname, path)
+    spec = importlib.util.spec_from_file_location(modname, folder / "kernel.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module              # a second process needs it to load the cache
     spec.loader.exec_module(module)
@@ -313,4 +416,5 @@ def _compile(fn, sig):
 
 
 def source_path(key):
-    return cache_dir() / key / "kernel.py"
+    """The kernel.py a loaded kernel came from (in the fallback dir if the cache was unusable)."""
+    return _paths.get(key, cache_dir() / key / "kernel.py")
