@@ -33,6 +33,8 @@ def add_parser(sub):
     p.add_argument("--plot", help="sweep n/m at a fixed n*m and plot time against n/m")
     p.add_argument("--points", type=int, default=len(SWEEP_RATIOS),
                    help="sweep points for --plot (n/m from 1/100 to 100)")
+    p.add_argument("--backend", choices=["numba", "numpy"], default="numba",
+                   help="numpy: no compile, interpreted (times are not the kernels')")
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -47,7 +49,8 @@ def run(args):
     v = np.random.default_rng(args.seed + 1).standard_normal(x.shape) if what == "hvp" else None
     widths = f"{x.size} inputs -> {y.size} outputs"
     print(f"symdiff compare {args.spec}: {what} of `{_short(y)}` w.r.t. `{x.name}` ({widths})")
-    print(sd.compare_modes(y, x, inputs, what=what, v=v, repeats=args.repeats))
+    print(sd.compare_modes(y, x, inputs, what=what, v=v, repeats=args.repeats,
+                           backend=args.backend))
     if args.plot:
         path = sweep_plot(args, args.plot)
         print(f"sweep plot written to {path}")
@@ -94,23 +97,22 @@ def tanh_chain(widths, rng):
 
 
 def _zoo(name, batch, rng, scalar):
-    """A zoo model with its symbolic batch fixed to ``batch`` rows (a Jacobian needs sizes)."""
-    m = ZOO[name]()
-    fixed, inputs = {}, {}
+    """A zoo model declared with ``batch`` rows (a Jacobian over the rows needs sizes).
+
+    Declared at that size, not substituted into the symbolic model: sd.substitute keeps the
+    "batch" symbol inside the targets of reshapes (logsumexp's squeeze of max(z)), which then
+    no longer fit their rebuilt inputs (ShapeError: cannot reshape (8, 1) into (batch,)).
+    """
+    m = ZOO[name](batch=batch)
+    inputs = {}
     for v in m.inputs:
-        shape = tuple(batch if not isinstance(d, int) else d for d in v.shape)
-        fixed[v] = sd.var(v.name, shape, v.dtype)
         if v.name == "y":                             # labels / targets: 0 or 1
-            inputs[fixed[v]] = rng.integers(0, 2, shape).astype(v.dtype)
+            inputs[v] = rng.integers(0, 2, v.shape).astype(v.dtype)
         else:
-            inputs[fixed[v]] = rng.standard_normal(shape)
+            inputs[v] = rng.standard_normal(v.shape)
     for p in m.params:
         inputs[p] = 0.5 * rng.standard_normal(p.shape)
     y = m.loss if scalar else next(iter(m.outputs.values()))
-    for n in sd.toposort([y]):            # run-time sizes of the batch (a mean) are now known
-        if n.op is sd.Op.DIM:
-            fixed[n] = sd.const(batch, n.dtype)
-    (y,) = sd.substitute([y], fixed)
     return y, m.params[0], inputs
 
 

@@ -1,6 +1,8 @@
 """Named model declarations (built with the public API only) for the CLI and the tests.
 
-Each builder returns a ``Model``: the loss, its parameters, and the data inputs.
+Each builder returns a ``Model``: the loss, its parameters, and the data inputs. ``batch`` is
+the leading dim of the data: the symbol "batch" (sizes bound at call time) or an int (what a
+Jacobian over the rows needs: sizes known when the graph is built).
 """
 from dataclasses import dataclass, field
 
@@ -16,37 +18,37 @@ class Model:
     outputs: dict = field(default_factory=dict)   # other named nodes (predictions...)
 
 
-def logreg(features=5):
+def logreg(features=5, batch="batch"):
     """Logistic regression p(y = 1 | x) = sigmoid(w.x + b), binary cross-entropy on logits."""
-    x, y = sd.var("x", ("batch", features)), sd.var("y", ("batch",))
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
     w, b = sd.param("w", (features,)), sd.param("b")
     z = x @ w + b
     loss = sd.mean(sd.binary_cross_entropy_with_logits(z, y))
     return Model("logreg", loss, [w, b], [x, y], {"proba": sd.sigmoid(z)})
 
 
-def perceptron(features=2):
+def perceptron(features=2, batch="batch"):
     """Perceptron sign(w.x + b) with the perceptron-rule loss max(0, -y (w.x + b))."""
-    x, y = sd.var("x", ("batch", features)), sd.var("y", ("batch",))
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
     w, b = sd.param("w", (features,)), sd.param("b")
     z = x @ w + b
     loss = sd.sum(sd.relu(-y * z))
     return Model("perceptron", loss, [w, b], [x, y], {"score": z})
 
 
-def svm(features=5, lam=0.01):
+def svm(features=5, lam=0.01, batch="batch"):
     """Linear SVM: lambda ||w||^2 + mean(max(0, 1 - y (w.x + b)))."""
-    x, y = sd.var("x", ("batch", features)), sd.var("y", ("batch",))
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
     w, b = sd.param("w", (features,)), sd.param("b")
     z = x @ w + b
     loss = lam * sd.sum(w * w) + sd.mean(sd.hinge(z, y))
     return Model("svm", loss, [w, b], [x, y], {"score": z})
 
 
-def mlp(sizes=(4, 8, 3), activation="tanh"):
+def mlp(sizes=(4, 8, 3), activation="tanh", batch="batch"):
     """MLP with softmax cross-entropy: h = g(h W + b) per hidden layer, logits h W + b."""
     act = getattr(sd, activation)
-    x, y = sd.var("x", ("batch", sizes[0])), sd.var("y", ("batch",), dtype="int64")
+    x, y = sd.var("x", (batch, sizes[0])), sd.var("y", (batch,), dtype="int64")
     params, h = [], x
     for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
         W, b = sd.param(f"W{i + 1}", (m, n)), sd.param(f"b{i + 1}", (n,))
@@ -58,9 +60,9 @@ def mlp(sizes=(4, 8, 3), activation="tanh"):
     return Model("mlp", loss, params, [x, y], {"logits": h})
 
 
-def xor():
+def xor(batch="batch"):
     """The seeds' XOR network f(x) = w^T max(0, W^T x + c) + b with an MSE loss."""
-    x, y = sd.var("x", ("batch", 2)), sd.var("y", ("batch",))
+    x, y = sd.var("x", (batch, 2)), sd.var("y", (batch,))
     W, c, w, b = sd.param("W", (2, 2)), sd.param("c", (2,)), sd.param("w", (2,)), sd.param("b")
     f = sd.relu(x @ W + c) @ w + b
     return Model("xor", sd.mse(f, y), [W, c, w, b], [x, y], {"f": f})

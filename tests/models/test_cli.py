@@ -1,0 +1,101 @@
+"""Every command the README documents, run through the CLI's entry point: `symdiff demo`,
+`symdiff show <model>`, `symdiff compare <widths | net | zoo model> [--hessian | --hvp]
+[--plot]`. (show's LaTeX/DOT/PNG output and the widths/net/logreg compare commands have
+further tests in test_sympy_bridge.py and test_modes_kernels.py.)"""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+from symdiff.compare import HESSIAN_STRATEGIES, HVP_STRATEGIES
+from symdiff.models.cli import main
+from symdiff.models.compare_cli import build
+from symdiff.models.zoo import ZOO
+
+
+def _table(text):
+    """strategy -> the row's cells, from a printed comparison table."""
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("strategy"))
+    rows = {}
+    for line in lines[head + 2:]:
+        if not line.strip() or not line[0].isalpha():
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        rows[cells[0]] = cells
+    return rows
+
+
+def test_the_console_script_lists_the_commands():
+    script = os.path.join(os.path.dirname(sys.executable), "symdiff")
+    out = subprocess.run([script, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for command in ("demo", "show", "compare"):
+        assert command in out.stdout
+
+
+@pytest.mark.slow                          # ~18 s: the training, epoch and prediction kernels
+def test_demo_trains_and_writes_the_curves(tmp_path, capsys):
+    path = tmp_path / "demo.png"
+    assert main(["demo", "--epochs", "3", "--plot", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("digits: ")
+    losses = [float(v) for v in re.findall(r"train loss (\d+\.\d+)", out)]
+    assert len(losses) == 3 and losses[-1] < losses[0] < np.log(10)
+    acc = float(re.search(r"^test accuracy (\d\.\d+)$", out, re.M).group(1))
+    assert acc > 0.85                      # 3 epochs of SGD on digits
+    assert path.stat().st_size > 10_000 and "curves written to" in out
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_show_prints_every_zoo_models_loss_and_gradient(name, capsys):
+    assert main(["show", name]) == 0
+    assert capsys.readouterr().out.startswith("loss = ")
+    assert main(["show", name, "--grad"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" = ")[0] for line in lines] == \
+        [f"d loss / d {p.name}" for p in ZOO[name]().params]
+
+
+@pytest.mark.parametrize("flag", ["--hessian", "--hvp", None])
+def test_compare_mlp_second_order_and_jacobian(flag, capsys):
+    """The MLP's loss is built at a fixed batch (no ShapeError from reshaping (8, 1) into
+    (batch,)); every strategy agrees with the reference."""
+    argv = ["compare", "mlp", "--repeats", "2", "--backend", "numpy"]
+    assert main(argv + ([flag] if flag else [])) == 0
+    out = capsys.readouterr().out
+    what = {"--hessian": "hessian", "--hvp": "hvp", None: "jacobian"}[flag]
+    assert f"symdiff compare mlp: {what} of" in out
+    want = {"hessian": HESSIAN_STRATEGIES, "hvp": HVP_STRATEGIES,
+            "jacobian": ("forward", "reverse", "auto", "optimal")}[what]
+    rows = _table(out)
+    assert list(rows) == list(want)
+    assert all(float(cells[-1]) < 1e-12 for cells in rows.values())
+
+
+def test_the_compared_mlp_hessian_matches_finite_differences():
+    y, x, inputs = build("mlp", 300, 300, 256, 3, 8, 0, scalar=True)
+    H = sd.evaluate(sd.hessian(y, x), inputs)
+    g = sd.grad(y, x)
+    w0, h = inputs[x], 1e-5
+    fd = np.empty(x.shape + x.shape)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros(x.shape)
+        e[idx] = h
+        plus = sd.evaluate(g, {**inputs, x: w0 + e})
+        minus = sd.evaluate(g, {**inputs, x: w0 - e})
+        fd[(...,) + idx] = (plus - minus) / (2 * h)
+    np.testing.assert_allclose(H, fd, atol=1e-8)
+    np.testing.assert_allclose(H.reshape(32, 32), H.reshape(32, 32).T, atol=1e-14)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--hessian", "--hvp"])
+def test_compare_mlp_second_order_with_kernels(flag, capsys):
+    assert main(["compare", "mlp", flag, "--repeats", "2"]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert len(rows) >= 3 and all(float(cells[-1]) < 1e-12 for cells in rows.values())
