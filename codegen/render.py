@@ -131,7 +131,10 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
             "import numba", "import numpy as np"]
     if module.imports:
         head.append(f"from symdiff.codegen.jit import {', '.join(sorted(module.imports))}")
-    return "\n".join(head + ["", *module.globals, ""] + module.functions + main) + "\n"
+    source = "\n".join(head + ["", *module.globals, ""] + module.functions + main) + "\n"
+    # names come from vars, and "x²" is not a Python identifier: x² -> x_u00b2
+    return source if source.isascii() else "".join(
+        f"_u{ord(c):04x}" if ord(c) > 127 else c for c in source)
 
 
 def _function(prog, name, math, parallel, fastmath, module):

@@ -288,3 +288,20 @@ def test_updates_from_four_threads_lose_nothing(backend):
     assert (counter.state[c] == 2000.0).all()
     # every call read the value the previous one wrote: each count was seen exactly once
     assert sorted(v for s in seen for v in s) == list(map(float, range(2000)))
+
+
+def test_var_names_that_are_not_python_identifiers_compile():
+    """Names become identifiers in the generated source: "x²" (not a Python identifier),
+    "x³" beside it, a keyword, a space and a Greek letter all compile and keep apart."""
+    names = ["x²", "x³", "class", "a b", "λ"]
+    xs = [sd.var(n, (3,)) for n in names]
+    prod = xs[0] * xs[1] * xs[2] * xs[3] * xs[4]
+    loss = sd.sum(prod * prod)
+    f = sd.compile(xs, [loss] + sd.grad(loss, xs))
+    vals = [np.arange(1.0, 4.0) * k for k in (1, 2, 3, 5, 7)]
+    p = np.prod(vals, axis=0)
+    got = f(*vals)
+    np.testing.assert_allclose(got[0], np.sum(p * p), rtol=1e-12)
+    for g, v in zip(got[1:], vals):
+        np.testing.assert_allclose(g, 2 * p * p / v, rtol=1e-12)
+    assert f.source.isascii() and "x_u00b2" in f.source and "x_u00b3" in f.source
