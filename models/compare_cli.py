@@ -130,11 +130,16 @@ def sweep_plot(args, path):
         m = max(1, round(product / n))
         y, x, inputs = build("net", n, m, args.hidden, args.layers, 1, args.seed)
         c = sd.compare_modes(y, x, inputs, strategies=("forward", "reverse", "auto"),
-                             repeats=max(3, args.repeats // 3))
-        points.append((n / m, c))
-        print(f"n={n:5d} m={m:5d}  forward {c.row('forward').run_s * 1e3:8.3f} ms  "
-              f"reverse {c.row('reverse').run_s * 1e3:8.3f} ms  "
-              f"auto {c.row('auto').run_s * 1e3:8.3f} ms ({c.row('auto').plan})")
+                             backend=args.backend, timed=False)
+        points.append((n, m, c))
+    # every point's kernels timed together, round-robin: load from other processes slows
+    # all points alike instead of one (one block per point zig-zagged by up to 100x)
+    sd.time_comparisons([c for _, _, c in points], repeats=args.repeats)
+    for n, m, c in points:
+        print(f"n={n:5d} m={m:5d}  " + "  ".join(
+            f"{s} {c.row(s).run_s * 1e3:8.3f} ms +-{c.row(s).run_spread:4.0%}"
+            for s in ("forward", "reverse", "auto")) + f" ({c.row('auto').plan})")
+    points = [(n / m, c) for n, m, c in points]
     ratios = [p[0] for p in points]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s, color in (("forward", "tab:blue"), ("reverse", "tab:red"), ("auto", "tab:green")):

@@ -17,7 +17,7 @@ tune_if_asked()     # opt-in (SYMDIFF_TUNE_BLAS=1), before SciPy's OpenBLAS load
 from . import dtypes  # noqa: E402
 from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .dot import render, to_dot
-from .compare import compare_modes
+from .compare import compare_modes, time_comparisons
 from .cost import Cost, calibrate, graph_cost
 from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid, log_softmax,
                          logaddexp, logsumexp, maxout, mean, min, prelu, rbf, relu, softmax,

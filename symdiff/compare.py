@@ -3,11 +3,15 @@
 ``compare_modes(y, x, inputs)`` builds the Jacobian (or the Hessian, or an HVP) of ``y``
 w.r.t. ``x`` by every strategy, compiles each, runs it, and reports the plan, the node count,
 the cost model's multiply-adds / transcendentals / memory and predicted time, the measured
-compile time and median run time, and the max abs difference from the reference strategy
-(reverse mode for Jacobians, reverse-over-reverse for second order).
+compile time, median run time and its spread, and the max abs difference from the reference
+strategy (reverse mode for Jacobians, reverse-over-reverse for second order).
+
+Timing on a shared machine (``time_comparisons``): blocks of calls of ~2 ms, taken round-robin
+over every kernel being compared (a burst of load from another process then slows all of them
+alike instead of one), repeated until each kernel's spread is small; strategies that compiled
+to the same kernel (auto is often one of the others) are timed once and report one time.
 """
 import dataclasses
-import statistics
 import time
 
 import numpy as np
@@ -15,7 +19,7 @@ import numpy as np
 from . import api
 from .cost import get_weights, graph_cost
 from .function import compile as _compile
-from .graph import Node, count_ops, leaves, toposort
+from .graph import Node, count_ops, flatten, leaves, toposort
 from .modes import STRATEGIES, plan_jacobian
 from .simplify import simplify, stabilize
 
@@ -38,13 +42,16 @@ class Row:
     compile_s: float
     run_s: float          # median seconds per call
     max_abs_diff: float   # against the reference strategy
+    run_spread: float = float("nan")   # interquartile range of the blocks / median
+    blocks: int = 0       # timed blocks behind run_s
 
 
 class Comparison:
     """The rows of a comparison; ``str()`` gives the table, ``best`` the fastest measured."""
 
-    def __init__(self, what, rows, reference):
+    def __init__(self, what, rows, reference, calls=None):
         self.what, self.rows, self.reference = what, rows, reference
+        self._calls = calls or {}      # strategy -> (identity, f, values), until timed
 
     @property
     def best(self):
@@ -55,10 +62,10 @@ class Comparison:
 
     def __str__(self):
         head = ("strategy", "plan", "nodes", "madds", "trans", "memory", "predicted",
-                "compile", "run", f"max |diff| vs {self.reference}")
+                "compile", "run", "spread", f"max |diff| vs {self.reference}")
         body = [(r.strategy, r.plan, str(r.nodes), _si(r.madds), _si(r.trans),
                  _bytes(r.memory), _ms(r.predicted), f"{r.compile_s:.2f} s", _ms(r.run_s),
-                 f"{r.max_abs_diff:.1e}") for r in self.rows]
+                 f"{r.run_spread:.0%}", f"{r.max_abs_diff:.1e}") for r in self.rows]
         widths = [max(len(x) for x in col) for col in zip(head, *body)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                  for line in (head, *body)]
@@ -67,10 +74,12 @@ class Comparison:
 
 
 def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeats=15,
-                  backend="numba", **compile_options):
+                  backend="numba", timed=True, **compile_options):
     """Compare Jacobian (``what="jacobian"``), Hessian or HVP strategies on real inputs.
 
     ``inputs`` maps every var of the graph to its value; ``v`` is the HVP direction.
+    ``repeats``: the least number of timed blocks per kernel (see ``time_comparisons``);
+    ``timed=False`` compiles and checks only, for one ``time_comparisons`` over many.
 
     >>> import symdiff as sd, numpy as np
     >>> x, W = sd.var("x", (3,)), sd.param("W", (3, 2))
@@ -101,20 +110,98 @@ def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeat
     ref = REFERENCE[what]
     if ref not in built:
         built[ref] = _build(y, x, ref, what, v, sizes, weights)
-    results, rows = {}, []
+    results, rows, calls = {}, [], {}
     for s in strategies + ((ref,) if ref not in strategies else ()):
         graph, plan, cost = built[s]
         t0 = time.perf_counter()
         f = _compile(names, graph, backend=backend, **compile_options)
         compile_s = time.perf_counter() - t0
         results[s] = np.asarray(f(*values))
-        run_s = _median_call(f, values, repeats)
         if s in strategies:
+            calls[s] = (_identity(f, graph), f, values)
             rows.append([s, plan, count_ops(simplify(graph)), cost.madds, cost.trans,
-                         cost.peak, cost.seconds(weights), compile_s, run_s])
+                         cost.peak, cost.seconds(weights), compile_s, float("nan")])
     out = [Row(*r, float(np.max(np.abs(results[r[0]] - results[ref]), initial=0.0)))
            for r in rows]
-    return Comparison(what, out, ref)
+    comparison = Comparison(what, out, ref, calls)
+    if timed:
+        time_comparisons([comparison], repeats)
+    return comparison
+
+
+def time_comparisons(comparisons, repeats=15, spread=0.1, max_seconds=20.0):
+    """Time the kernels of untimed comparisons (``compare_modes(..., timed=False)``) together.
+
+    Each round runs one block (calls lasting ~2 ms) of every distinct kernel, in a rotating
+    order; after ``repeats`` rounds, rounds go on until every kernel's spread (interquartile
+    range of its blocks over their median) is at most ``spread``, or 4 x ``repeats`` rounds,
+    or ``max_seconds``. Fills in each row's ``run_s`` (the median), ``run_spread`` and
+    ``blocks``; strategies with the same kernel share one measurement.
+
+    >>> import symdiff as sd, numpy as np
+    >>> x, W = sd.var("x", (3,)), sd.param("W", (3, 2))
+    >>> env = {x: np.ones(3), W: np.eye(3, 2)}
+    >>> cs = [sd.compare_modes(sd.tanh(x @ W) * k, x, env, backend="numpy", timed=False)
+    ...       for k in (1.0, 2.0)]
+    >>> sd.time_comparisons(cs, repeats=3)
+    >>> all(r.run_s > 0 and r.blocks >= 3 for c in cs for r in c.rows)
+    True
+    """
+    calls = {}
+    for c in comparisons:
+        for ident, f, values in c._calls.values():
+            calls.setdefault(ident, (f, values))
+    times = _time_calls(list(calls.values()), repeats, spread, max_seconds)
+    timing = dict(zip(calls, times))
+    for c in comparisons:
+        for r in c.rows:
+            if r.strategy in c._calls:
+                blocks = timing[c._calls[r.strategy][0]]
+                r.run_s, r.run_spread, r.blocks = _median_spread(blocks) + (len(blocks),)
+        c._calls = {}
+
+
+def _identity(f, graph):
+    """Equal for two compiles of one kernel: the Numba kernel's key, or the graph's nodes
+    (hash-consed: equal graphs are the same objects) for the numpy backend."""
+    key = getattr(f, "key", None)
+    return key if key is not None else tuple(id(n) for n in flatten(graph))
+
+
+def _time_calls(calls, repeats, spread, max_seconds):
+    """Per call [(f, args)]: the seconds per call of each of its timed blocks."""
+    repeats = max(1, repeats)
+    blocks = [_block_size(f, args) for f, args in calls]
+    times = [[] for _ in calls]
+    start = time.perf_counter()
+    for k in range(4 * repeats):
+        if k >= repeats and (time.perf_counter() - start > max_seconds or all(
+                _median_spread(t)[1] <= spread for t in times)):
+            break
+        for j in range(len(calls)):            # rotate: no kernel always runs first
+            i = (j + k) % len(calls)
+            f, args = calls[i]
+            t0 = time.perf_counter()
+            for _ in range(blocks[i]):
+                f(*args)
+            times[i].append((time.perf_counter() - t0) / blocks[i])
+    return times
+
+
+def _block_size(f, args):
+    """Calls per block: ~2 ms of calls, from the fastest of three warm-up calls."""
+    once = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        f(*args)
+        once = min(once, time.perf_counter() - t0)
+    return max(1, min(1000, int(2e-3 / max(once, 1e-7))))
+
+
+def _median_spread(times):
+    """(median, interquartile range / median) of block times."""
+    q1, med, q3 = np.percentile(times, [25, 50, 75])
+    return float(med), float((q3 - q1) / med) if med > 0 else 0.0
 
 
 def _build(y, x, strategy, what, v, sizes, weights):
@@ -143,21 +230,6 @@ def _sizes(inputs):
             if not isinstance(d, int):
                 sizes[d] = k
     return sizes
-
-
-def _median_call(f, values, repeats):
-    """Median seconds per call, over ``repeats`` blocks of calls lasting ~2 ms or more."""
-    t0 = time.perf_counter()
-    f(*values)
-    once = time.perf_counter() - t0
-    block = max(1, min(1000, int(2e-3 / max(once, 1e-7))))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(block):
-            f(*values)
-        times.append((time.perf_counter() - t0) / block)
-    return statistics.median(times)
 
 
 def _si(n):

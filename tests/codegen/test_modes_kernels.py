@@ -55,6 +55,8 @@ def test_compare_modes_runs_real_kernels():
         assert r.max_abs_diff < 1e-12 and r.run_s > 0 and r.compile_s >= 0 and r.nodes > 0
         assert r.madds > 0 and r.memory > 0 and r.predicted > 0
     assert c.row("auto").plan.startswith("= ")
+    twin = c.row(c.row("auto").plan.split(":")[0][2:])       # the same kernel: one time
+    assert twin.strategy != "auto" and c.row("auto").run_s == twin.run_s
     hv = sd.compare_modes(0.5 * sd.sum(y * y), x, env, what="hvp", v=np.ones(40), repeats=2)
     assert [r.strategy for r in hv.rows] == ["forward-over-reverse", "reverse-over-reverse",
                                              "reverse-over-forward"]
