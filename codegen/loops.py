@@ -45,16 +45,44 @@ def step_program(body, ys):
 
 
 def loops_of(order):
-    """(body, sources) -> Loop for every scan in ``order``, each with the ys it must write."""
-    nodes = {}
+    """SCAN node -> its Loop, for every scan in ``order``. Loops over the same sources whose
+    bodies differ only by extra ys (a forward loop extended by the residuals its reverse
+    loop reads) are one loop: the longest body computes the outputs of all of them."""
+    groups = {}
     for n in order:
         if n.op is Op.SCAN:
-            nodes.setdefault((n.arg[0], n.src), []).append(n)
+            b = n.arg[0]
+            key = (b.carries, b.xs, b.consts, b.reverse, b.length, n.src)
+            groups.setdefault(key, []).append(n)
     loops = {}
-    for (body, src), ns in nodes.items():
-        ys = tuple(sorted({body.kind(n.arg[1])[1] for n in ns if body.kind(n.arg[1])[0] == "y"}))
-        loops[(body, src)] = Loop(ns[0], ns, body, src, step_program(body, ys), ys)
+    for ns in groups.values():
+        for body, members in _merge(ns):
+            index = {n: _index(n, body) for n in members}
+            ys = tuple(sorted({k - body.n_carry for k in index.values()
+                               if body.kind(k)[0] == "y"}))
+            loop = Loop(members[0], members, body, members[0].src, step_program(body, ys), ys,
+                        index=index)
+            loops.update((n, loop) for n in members)
     return loops
+
+
+def _merge(nodes):
+    """[(body, nodes it computes)]: each body's outs extend those of the bodies it absorbs."""
+    bodies = sorted({n.arg[0] for n in nodes}, key=lambda b: -len(b.outs))
+    merged = []
+    for b in bodies:
+        home = next((m for m in merged if m[0].outs[:len(b.outs)] == b.outs), None)
+        if home is None:
+            merged.append((b, [b]))
+        else:
+            home[1].append(b)
+    return [(big, [n for n in nodes if n.arg[0] in members]) for big, members in merged]
+
+
+def _index(n, big):
+    """The output of ``big`` that equals output k of n's body (histories come last)."""
+    body, k = n.arg
+    return k if k < len(body.outs) else k - len(body.outs) + len(big.outs)
 
 
 # --- emission ----------------------------------------------------------------------------

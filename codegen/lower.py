@@ -152,12 +152,32 @@ class Lowering:
             spaces.append(space)
         return spaces
 
+    def _contracted(self, n):
+        """Is ``n`` sum_t a[t]^T b[t] over all leading axes of a batched matmul that only it
+        reads, with a and b stacks of C-ordered matrices (one GEMM of the stacked rows)?"""
+        if n.op is not Op.SUM:
+            return False
+        mm = n.src[0]
+        if mm.op is not Op.MATMUL or mm.ndim < 3 or self.consumers[mm] != [n] or \
+                n.arg[0] != tuple(range(-mm.ndim, -2)) or mm in self.outputs:
+            return False
+        a, b = mm.src
+        return is_matrix_transpose(a) and a.src[0].shape[:-2] == b.shape[:-2] == \
+            mm.shape[:-2] and not is_matrix_transpose(b) and b.op is not Op.TRANSPOSE and \
+            a.src[0].op is not Op.TRANSPOSE and a.src[0].op not in LEAVES - {Op.VAR}
+
     def materialize(self):
         m = self.mat
         m.update(self.outputs)
         m.update(self.update_nodes)
+        self.contracted = {n for n in self.order if self._contracted(n)}
+        skip = {n.src[0] for n in self.contracted}
         for n in self.order:
-            if n.op is Op.MATMUL:
+            if n in self.contracted:
+                m.add(n)
+                a, b = n.src[0].src
+                m.update((a.src[0], b))
+            elif n.op is Op.MATMUL and n not in skip:
                 m.add(n)
                 for s in n.src:
                     m.add(s.src[0] if is_matrix_transpose(s) else s)
@@ -228,9 +248,11 @@ class Lowering:
                 continue
             if n.op is Op.MATMUL:
                 items.append(Gemm(self.buffers[n], None, None, n))
+            elif n in self.contracted:
+                items.append(Gemm(self.buffers[n], None, None, n, contract=True))
             elif n.op is Op.SCAN:
-                loop = self.loops[(n.arg[0], n.src)]
-                loop.outs[n.arg[1]] = self.buffers[n]
+                loop = self.loops[n]
+                loop.outs[loop.index[n]] = self.buffers[n]
                 if loop.node is n:
                     items.append(loop)
             elif n.op is Op.SCATTER_ADD:
@@ -321,7 +343,7 @@ class Lowering:
             it.ins = [self.buffers.get(s) for s in it.src]
             return {s for s in it.src if s.op not in LEAVES}
         if isinstance(it, Gemm):
-            return {self._base(s) for s in it.node.src} - {None}
+            return {self._base(s) for s in it.operands} - {None}
         body = Body(_Probe(self), it.expr if it.kind == "map" and it.expr is it.node else None)
         idx = loop_vars(it.space)
         body.value(it.expr, idx)
@@ -365,7 +387,7 @@ class Lowering:
             it = next((r for r in ready if isinstance(r, Gemm)), ready[0])
             pending.remove(it)
             if isinstance(it, Gemm):
-                it.a, it.b = (self._operand(s) for s in it.node.src)
+                it.a, it.b = (self._operand(s) for s in it.operands)
                 steps.append(it)
                 done.add(it)
             elif isinstance(it, Loop):
@@ -403,7 +425,7 @@ class Lowering:
         if isinstance(it, Loop):
             return {v: None for v in map(self._producer_node, it.src) if v in params}
         if isinstance(it, Gemm):
-            ops = [s.src[0] if is_matrix_transpose(s) else s for s in it.node.src]
+            ops = [s.src[0] if is_matrix_transpose(s) else s for s in it.operands]
             return {v: None for v in map(self._producer_node, ops) if v in params}
         reads = {self._producer_node(n): None for n in it.reads}
         reads = {v: None for v in reads if v in params}

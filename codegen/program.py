@@ -56,6 +56,14 @@ class Gemm:
     a: Buffer
     b: Buffer
     node: object
+    # sum_t a[t]^T b[t] over the leading axes as one GEMM of the stacked rows (a weight
+    # gradient summed over time steps or a batch of matrices): node is that sum
+    contract: bool = False
+
+    @property
+    def operands(self):
+        """The matmul's operand nodes."""
+        return self.node.src[0].src if self.contract else self.node.src
 
 
 @dataclass(eq=False)
@@ -91,6 +99,7 @@ class Loop:
     ys: tuple                      # positions of the ys the step computes (the used ones)
     outs: dict = field(default_factory=dict)     # output index k -> Buffer
     ins: list = field(default_factory=list)      # per source: its Buffer, or None (a leaf)
+    index: dict = field(default_factory=dict)    # SCAN node -> its output index in body
 
 
 @dataclass

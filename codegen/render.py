@@ -223,6 +223,9 @@ SMALL_GEMM = 4096      # multiply-adds below which loops beat a BLAS call (~0.3 
 
 def _gemm(step, ctx, out):
     a, b, c = step.a, step.b, step.out
+    if step.contract or _stacked_rows(a, b, c):
+        _one_gemm(step, ctx, out)
+        return
     batch = len(c.shape) - 2 if len(c.shape) > 2 else 0
     idx = []
     for k in range(batch):
@@ -255,6 +258,27 @@ def _gemm(step, ctx, out):
         out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
         out.end()
     out.end(batch)
+
+
+def _stacked_rows(a, b, c):
+    """A batch of matrices times one matrix: one GEMM over the stacked rows of C-ordered a."""
+    return len(c.shape) > 2 and len(b.shape) == 2 and len(a.shape) == len(c.shape) and \
+        a.shape[:-1] == c.shape[:-1] and (a.kind != "view" or a.view == "reshape")
+
+
+def _one_gemm(step, ctx, out):
+    """c = a2 @ b or c = a2^T b2 with a2, b2 the stacked rows of a batch (reshaped views)."""
+    a, b, c = step.a, step.b, step.out
+    if step.contract:                 # sum_t a[t]^T b[t] = A^T B, A and B the stacked rows
+        x = a.base
+        A = f"{_ref(x)}.reshape((-1, {ctx.size(x.shape[-1])})).T"
+        B = f"{_ref(b)}.reshape((-1, {ctx.size(b.shape[-1])}))"
+        C = f"{_ref(c)}.reshape(({ctx.size(x.shape[-1])}, {ctx.size(b.shape[-1])}))"
+        out.emit(f"np.dot({A}, {B}, {C})")    # (keepdims: c has leading size-1 axes)
+        return
+    A = f"{_ref(a)}.reshape((-1, {ctx.size(a.shape[-1])}))"
+    C = f"{_ref(c)}.reshape((-1, {ctx.size(c.shape[-1])}))"
+    out.emit(f"np.dot({A}, {_ref(b)}, {C})")
 
 
 def _loop_gemm(step, sl, ctx, out):

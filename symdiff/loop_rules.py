@@ -13,9 +13,9 @@ loop (hash-consed: the kernel runs it once).
 """
 from . import frontend as F
 from .dtypes import is_float
-from .graph import Node, toposort
+from .graph import Node, substitute, toposort
 from .ops import Op
-from .loops import _placeholder, make_scan
+from .loops import ScanBody, _placeholder, make_scan
 
 
 def _zeros(shape, dtype):
@@ -121,15 +121,20 @@ def scan_vjp(n, g, nb):
     if key not in body._derived:
         body._derived[key] = _vjp_body(body, k, batch, vjp_graph)
     spec = body._derived[key]
-    nodes = _vjp_loop(n, g, nb, spec)
+    nodes, scanned = _vjp_loop(n, g, nb, spec)
     nc, nx = body.n_carry, len(body.xs)
     out = [None] * len(n.src)
+    for j, fa, fb in spec["mm"]:              # sum_t a_t^T b_t, one GEMM when lowered
+        a, b = (scanned[f] if kind == "xs" else nodes[f] for kind, f in (fa, fb))
+        term = F.sum(F.matmul(F.matrix_transpose(a), b), axis=0)
+        out[nc + nx + j] = term if out[nc + nx + j] is None else out[nc + nx + j] + term
     for i, pos in spec["init"].items():
         out[i] = nodes[pos]
     for j, pos in spec["xs"].items():
         out[nc + j] = _back_to_lead(nodes[pos], nb)
     for j, pos in spec["consts"].items():
-        out[nc + nx + j] = nodes[pos]
+        out[nc + nx + j] = nodes[pos] if out[nc + nx + j] is None else \
+            nodes[pos] + out[nc + nx + j]
     return tuple(out)
 
 
@@ -151,21 +156,103 @@ def _vjp_body(body, k, batch, vjp_graph):
                                               for j in range(ny)]
     wrt = list(body.placeholders)
     grads = vjp_graph(list(body.outs), cts, wrt, batch)
+    grads, saved, res_ph = _residuals(body, grads, tag)
     new_c = []
     for i in fc:
         gi = grads[i] if grads[i] is not None else _zeros(ctc[i].shape, ctc[i].dtype)
         new_c.append(gi + cth if kind == "hist" and i == at else gi)
-    accs = [j for j in range(len(body.consts)) if grads[nc + nx + j] is not None]
+    scanned = [p for p in body.carries + body.xs + (cty, cth) if p is not None] + res_ph
+    per_step = _dependents(grads, set(ctc.values()) | set(scanned))
+    kept, products = {}, []
+    for j in range(len(body.consts)):
+        gj = grads[nc + nx + j]
+        if gj is None:
+            continue
+        rest = []
+        for term in _terms(gj):
+            ab = None if batch else _outer_factors(term)
+            if ab is not None and all(f in per_step for f in ab):
+                products.append((j,) + ab)
+            else:
+                rest.append(term)
+        if rest:
+            kept[j] = _total(rest)
+    accs = list(kept)
     acc_ph = [_placeholder(f"{tag}({body.consts[j].arg.name})", batch + body.consts[j].shape,
                            body.consts[j].dtype) for j in accs]
-    new_acc = [a + grads[nc + nx + j] for a, j in zip(acc_ph, accs)]
+    new_acc = [a + kept[j] for a, j in zip(acc_ph, accs)]
     xg = [j for j in range(nx) if grads[nc + j] is not None]
     outs = new_c + new_acc + [grads[nc + j] for j in xg]
+    mm = []              # const j += sum_t a_t^T b_t: the factors scanned in or stacked out
+    for j, a, b in products:
+        refs = []
+        for f in (a, b):
+            if f not in scanned and f not in outs[len(new_c) + len(new_acc):]:
+                outs.append(f)
+            refs.append(("xs", f) if f in scanned else ("ys", outs.index(f, len(new_c) +
+                                                                       len(new_acc))))
+        mm.append((j, refs[0], refs[1]))
     return {"fc": fc, "ctc": ctc, "acc": list(zip(accs, acc_ph)), "cty": cty, "cth": cth,
-            "kind": kind, "at": at, "outs": outs,
+            "kind": kind, "at": at, "outs": outs, "mm": mm, "saved": saved, "res": res_ph,
             "init": {i: a for a, i in enumerate(fc)},
             "consts": {j: len(fc) + a for a, j in enumerate(accs)},
             "xs": {j: len(fc) + len(accs) + a for a, j in enumerate(xg)}}
+
+
+def _residuals(body, grads, tag):
+    """Matrix products of the forward step that the backward step reads are saved by the
+    forward loop (extra ys of an extended body, one loop with the original in the kernel)
+    and scanned by the backward loop, instead of computed again at every step; cheaper
+    values are recomputed from them. Returns (grads reading placeholders for them, the
+    extended forward body, the placeholders)."""
+    forward = set(toposort(list(body.outs)))
+    per_step = _dependents(body.outs, set(body.carries) | set(body.xs))
+    found = [n for n in toposort([g for g in grads if g is not None])
+             if n.op is Op.MATMUL and n in forward and n in per_step]
+    if not found:
+        return grads, body, []
+    ph = [_placeholder(f"{tag}(r{i})", n.shape, n.dtype) for i, n in enumerate(found)]
+    mapping = dict(zip(found, ph))
+    live = [g for g in grads if g is not None]
+    new = iter(substitute(live, mapping))
+    grads = [None if g is None else next(new) for g in grads]
+    saved = ScanBody(body.carries, body.xs, body.consts, body.outs + tuple(found),
+                     body.reverse, body.length)
+    return grads, saved, ph
+
+
+def _dependents(outs, roots):
+    """The nodes of the graph of ``outs`` that depend on a node of ``roots``."""
+    dep = set(roots)
+    for n in toposort([o for o in outs if o is not None]):
+        if any(s in dep for s in n.src):
+            dep.add(n)
+    return dep
+
+
+def _terms(g):
+    """The summands of g (a tree of adds of g's own shape and dtype)."""
+    if g.op is Op.ADD and all(s.shape == g.shape and s.dtype == g.dtype for s in g.src):
+        return _terms(g.src[0]) + _terms(g.src[1])
+    return [g]
+
+
+def _total(terms):
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def _outer_factors(term):
+    """(a, b) when term = a^T b for matrices a, b: its sum over the steps is one GEMM of the
+    stacked factors after the loop, not a GEMM and an accumulation at every step."""
+    if term.op is not Op.MATMUL or term.ndim != 2:
+        return None
+    at, b = term.src
+    if at.op is Op.TRANSPOSE and at.arg == (1, 0) and b.ndim == 2:
+        return at.src[0], b
+    return None
 
 
 def _vjp_loop(n, g, nb, spec):
@@ -178,15 +265,18 @@ def _vjp_loop(n, g, nb, spec):
         p = spec["ctc"][i]
         carries.append((p, g if kind == "carry" and i == at else _zeros(p.shape, p.dtype)))
     carries += [(p, _zeros(p.shape, p.dtype)) for _, p in spec["acc"]]
-    hist = [Node.make(Op.SCAN, n.src, (body, nc + ny + i)) for i in range(nc)]
+    saved = spec["saved"]                     # the forward loop, extended by its residuals
+    hist = [Node.make(Op.SCAN, n.src, (saved, len(saved.outs) + i)) for i in range(nc)]
     xs = list(zip(body.carries, hist)) + list(zip(body.xs, n.src[nc:nc + nx]))
+    xs += [(p, Node.make(Op.SCAN, n.src, (saved, len(body.outs) + r)))
+           for r, p in enumerate(spec["res"])]
     if kind == "y":
         xs.append((spec["cty"], _lead_to_back(g, nb)))
     if kind == "hist":
         xs.append((spec["cth"], _lead_to_back(g, nb)))
     consts = list(zip(body.consts, n.src[nc + nx:]))
     return make_scan(carries, xs, consts, spec["outs"], not body.reverse, body.length,
-                     _tag(body, "vjp"))
+                     _tag(body, "vjp")), dict(xs)
 
 
 def loop_nodes(outputs):
