@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from symdiff.errors import ArgumentError
+from symdiff.function import check_index_rows
 
 from . import jit
 from .epoch import render_epoch
@@ -63,7 +64,9 @@ def _check(kernel, data, batch_size):
 
 def run_epoch(kernel, data, batch_size, order):
     arrays, n, prep = _prepare(kernel, data, batch_size, order)
-    order = np.arange(n) if order is None else _order(order, n)
+    rows = None if order is None else _order(order, n)
+    check_index_rows(kernel.spec, arrays, rows)       # a bad label fails before any update
+    order = np.arange(n) if rows is None else rows
     if order.size == 0:
         return np.zeros((0, _n_scalars(kernel)))
     full, last, outs, arenas, offs_full, offs_last = prep
@@ -73,7 +76,8 @@ def run_epoch(kernel, data, batch_size, order):
                              *kernel._consts, *outs, *arenas, offs_full, offs_last)
     if status == 1:
         raise ArgumentError("epoch: an index in the data (e.g. a class label, or an index "
-                            "given to take/scatter_add) is out of range")
+                            "given to take/scatter_add) is out of range; found mid-epoch, so "
+                            "the steps before it have updated the parameters")
     if status == 2:
         raise ArgumentError("epoch: an output's shape depends on the batch size (outputs "
                             "must be scalars or parameter-shaped, e.g. the loss)")

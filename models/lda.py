@@ -31,11 +31,17 @@ class LDA:
                                 np.log(prior1 / (1 - prior1)))
         return self
 
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("LDA is not fitted yet: call fit(X, y)")
+
     def predict_proba(self, X):
+        self._check_fitted()
         p = expit(np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_)
         return np.stack([1 - p, p], axis=1)
 
     def predict(self, X):
+        self._check_fitted()
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)]
 
     def score(self, X, y):

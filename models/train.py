@@ -54,14 +54,20 @@ class Trainer:
     def run_epoch(self, X, Y, batch_size, rng, shuffle=True):
         """One epoch; returns the per-step scalar outputs (loss first)."""
         order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-        if self.step.backend == "numba":
+        if self.step.backend == "numba":        # checks labels before the first step
             return self.step.epoch(X, Y, batch_size=batch_size, order=order)
+        held = {v: a.copy() for v, a in self.step.state.items()}
         rows = []
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            out = self.step(X[idx], Y[idx])
-            out = out if isinstance(out, list) else [out]
-            rows.append([float(o) for o in out])
+        try:
+            for s in range(0, len(order), batch_size):
+                idx = order[s:s + batch_size]
+                out = self.step(X[idx], Y[idx])
+                out = out if isinstance(out, list) else [out]
+                rows.append([float(o) for o in out])
+        except Exception:                         # e.g. a bad label: the epoch never happened
+            for v, a in held.items():
+                self.step.state[v][...] = a
+            raise
         return np.array(rows)
 
     def snapshot(self):

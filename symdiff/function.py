@@ -217,6 +217,53 @@ def check_overlaps(spec, args, outs=(), state=True):
                                     f"inputs are read")
 
 
+def index_inputs(spec):
+    """[(input position, ops, lowest, highest + 1)]: the inputs that some op reads directly
+    as indices into an axis of fixed size (class labels of a cross-entropy, ids of a take),
+    with the range that op accepts (negative indices count from the end for take and
+    scatter_add, as in NumPy; labels and one_hot accept 0 to size - 1)."""
+    cached = getattr(spec, "_index_inputs", None)
+    if cached is not None:
+        return cached
+    position = {v: i for i, v in enumerate(spec.inputs)}
+    found = {}
+    for n in toposort(spec.outputs + [v for _, v in spec.updates]):
+        if n.op is Op.TAKE:                              # x[..., idx]: labels
+            idx, size, lo = n.src[1], n.src[0].shape[-1], 0
+        elif n.op is Op.ONE_HOT:
+            idx, size, lo = n.src[0], n.arg[0], 0
+        elif n.op is Op.GATHER:
+            idx, size = n.src[1], n.src[0].shape[n.arg[0]]
+            lo = -size
+        elif n.op is Op.SCATTER_ADD:
+            idx, size = n.src[1], n.shape[n.arg[0]]
+            lo = -size
+        else:
+            continue
+        if idx in position and isinstance(size, int):   # a symbolic size: the kernel checks
+            found.setdefault((position[idx], lo, size), set()).add(n.op.value)
+    spec._index_inputs = [(i, ", ".join(sorted(ops)), lo, size)
+                          for (i, lo, size), ops in sorted(found.items())]
+    return spec._index_inputs
+
+
+def check_index_rows(spec, data, rows=None, where="epoch"):
+    """ArgumentError naming the input, value and row of the first index out of range in
+    whole data arrays (``rows``: only those rows), so that an epoch fails before its first
+    step instead of after earlier steps have updated the parameters."""
+    for i, op, lo, size in index_inputs(spec):
+        a = np.asarray(data[i])
+        a = a if rows is None else a[rows]
+        if not a.size or (a.min() >= lo and a.max() < size):
+            continue
+        bad = a.min() if a.min() < lo else a.max()
+        at = np.argwhere(a == bad)[0]
+        row = int(at[0] if rows is None else np.asarray(rows)[at[0]])
+        raise ArgumentError(f"{where}: {spec.signature.where(i)} holds {bad} at row {row}, out "
+                            f"of range for {op} over an axis of size {size} (valid: {lo} to "
+                            f"{size - 1}); checked before the first step: nothing was updated")
+
+
 def keyword_error(spec, keywords):
     """Arguments are positional (in the order of ``inputs``): an ArgumentError naming the
     keywords given and the expected order."""
