@@ -35,6 +35,9 @@ def add_parser(sub):
                    help="sweep points for --plot (n/m from 1/100 to 100)")
     p.add_argument("--backend", choices=["numba", "numpy"], default="numba",
                    help="numpy: no compile, interpreted (times are not the kernels')")
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="limit BLAS threads while timing (1 on a busy machine: threads that "
+                        "wait for the scheduler make GEMMs 10x slower and quantized)")
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -50,7 +53,7 @@ def run(args):
     widths = f"{x.size} inputs -> {y.size} outputs"
     print(f"symdiff compare {args.spec}: {what} of `{_short(y)}` w.r.t. `{x.name}` ({widths})")
     print(sd.compare_modes(y, x, inputs, what=what, v=v, repeats=args.repeats,
-                           backend=args.backend))
+                           backend=args.backend, blas_threads=args.blas_threads))
     if args.plot:
         path = sweep_plot(args, args.plot)
         print(f"sweep plot written to {path}")
@@ -134,7 +137,8 @@ def sweep_plot(args, path):
         points.append((n, m, c))
     # every point's kernels timed together, round-robin: load from other processes slows
     # all points alike instead of one (one block per point zig-zagged by up to 100x)
-    sd.time_comparisons([c for _, _, c in points], repeats=args.repeats)
+    sd.time_comparisons([c for _, _, c in points], repeats=args.repeats,
+                        blas_threads=args.blas_threads)
     for n, m, c in points:
         print(f"n={n:5d} m={m:5d}  " + "  ".join(
             f"{s} {c.row(s).run_s * 1e3:8.3f} ms +-{c.row(s).run_spread:4.0%}"

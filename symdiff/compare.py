@@ -11,6 +11,7 @@ over every kernel being compared (a burst of load from another process then slow
 alike instead of one), repeated until each kernel's spread is small; strategies that compiled
 to the same kernel (auto is often one of the others) are timed once and report one time.
 """
+import contextlib
 import dataclasses
 import time
 
@@ -74,12 +75,13 @@ class Comparison:
 
 
 def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeats=15,
-                  backend="numba", timed=True, **compile_options):
+                  backend="numba", timed=True, blas_threads=None, **compile_options):
     """Compare Jacobian (``what="jacobian"``), Hessian or HVP strategies on real inputs.
 
     ``inputs`` maps every var of the graph to its value; ``v`` is the HVP direction.
     ``repeats``: the least number of timed blocks per kernel (see ``time_comparisons``);
-    ``timed=False`` compiles and checks only, for one ``time_comparisons`` over many.
+    ``timed=False`` compiles and checks only, for one ``time_comparisons`` over many;
+    ``blas_threads``: see ``time_comparisons``.
 
     >>> import symdiff as sd, numpy as np
     >>> x, W = sd.var("x", (3,)), sd.param("W", (3, 2))
@@ -125,11 +127,11 @@ def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeat
            for r in rows]
     comparison = Comparison(what, out, ref, calls)
     if timed:
-        time_comparisons([comparison], repeats)
+        time_comparisons([comparison], repeats, blas_threads=blas_threads)
     return comparison
 
 
-def time_comparisons(comparisons, repeats=15, spread=0.1, max_seconds=20.0):
+def time_comparisons(comparisons, repeats=15, spread=0.1, max_seconds=20.0, blas_threads=None):
     """Time the kernels of untimed comparisons (``compare_modes(..., timed=False)``) together.
 
     Each round runs one block (calls lasting ~2 ms) of every distinct kernel, in a rotating
@@ -137,6 +139,11 @@ def time_comparisons(comparisons, repeats=15, spread=0.1, max_seconds=20.0):
     range of its blocks over their median) is at most ``spread``, or 4 x ``repeats`` rounds,
     or ``max_seconds``. Fills in each row's ``run_s`` (the median), ``run_spread`` and
     ``blocks``; strategies with the same kernel share one measurement.
+
+    ``blas_threads=1`` limits the BLAS libraries' threads while timing (needs threadpoolctl).
+    On a machine that other processes keep busy, a GEMM split over threads waits for the
+    scheduler to run each of them: measured on 2 busy cores, a kernel took 40 ms with 2
+    OpenBLAS threads and 2.4 ms with 1, and its time came in multiples of ~8 ms.
 
     >>> import symdiff as sd, numpy as np
     >>> x, W = sd.var("x", (3,)), sd.param("W", (3, 2))
@@ -151,7 +158,8 @@ def time_comparisons(comparisons, repeats=15, spread=0.1, max_seconds=20.0):
     for c in comparisons:
         for ident, f, values in c._calls.values():
             calls.setdefault(ident, (f, values))
-    times = _time_calls(list(calls.values()), repeats, spread, max_seconds)
+    with _blas_limit(blas_threads):
+        times = _time_calls(list(calls.values()), repeats, spread, max_seconds)
     timing = dict(zip(calls, times))
     for c in comparisons:
         for r in c.rows:
@@ -159,6 +167,18 @@ def time_comparisons(comparisons, repeats=15, spread=0.1, max_seconds=20.0):
                 blocks = timing[c._calls[r.strategy][0]]
                 r.run_s, r.run_spread, r.blocks = _median_spread(blocks) + (len(blocks),)
         c._calls = {}
+
+
+def _blas_limit(threads):
+    """A context that limits the threads of every loaded BLAS library, or does nothing."""
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ImportError("blas_threads= needs threadpoolctl (pip install threadpoolctl)") \
+            from None
+    return threadpool_limits(limits=int(threads), user_api="blas")
 
 
 def _identity(f, graph):

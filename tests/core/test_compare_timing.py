@@ -100,3 +100,21 @@ def test_time_comparisons_times_untimed_comparisons_together():
     assert all(np.isnan(r.run_s) for c in cs for r in c.rows)
     sd.time_comparisons(cs, repeats=2)
     assert all(r.run_s > 0 and r.blocks >= 2 for c in cs for r in c.rows)
+
+
+def test_blas_threads_are_limited_while_timing():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS, the one kernels call)
+    seen = []
+
+    def kernel():
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"})
+    y, x, env = tanh_chain([3, 2], np.random.default_rng(2))
+    c = sd.compare_modes(y, x, env, strategies=("reverse",), backend="numpy", timed=False)
+    c._calls = {"reverse": ("k", kernel, ())}
+    before = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    sd.time_comparisons([c], repeats=2, blas_threads=1)
+    assert seen and all(s == {1} for s in seen)
+    assert {i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"} == before                        # restored after
