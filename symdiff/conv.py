@@ -82,14 +82,16 @@ def _padding(padding, sizes, window, stride, op):
     if isinstance(padding, (int, np.integer)):
         padding = (padding,) * n
     pads = tuple(padding)
+    if n == 1 and len(pads) == 2 and all(isinstance(p, (int, np.integer)) for p in pads):
+        pads = (pads,)                  # conv1d: one (lo, hi) pair needs no extra nesting
     if len(pads) == n and all(isinstance(p, (int, np.integer)) for p in pads):
         pads = tuple((p, p) for p in pads)
     ok = len(pads) == n and all(
         len(p) == 2 and all(isinstance(v, (int, np.integer)) and v >= 0 for v in p)
         for p in (q if isinstance(q, (tuple, list)) else (q,) for q in pads))
     if not ok:
-        raise ShapeError(f"{op}: padding must be 'same', 'valid', an int >= 0, {n} ints or "
-                         f"{n} (lo, hi) pairs, got {padding!r}")
+        raise ShapeError(f"{op}: padding must be 'same', 'valid', an int >= 0, one int or one "
+                         f"(lo, hi) pair per spatial dim ({n}), got {padding!r}")
     return tuple((int(lo), int(hi)) for lo, hi in pads)
 
 
@@ -241,7 +243,8 @@ def conv1d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="N
     """1-D convolution (torch.nn.functional.conv1d): x (N, C, L) with kernel OIW (O, C /
     groups, kw) for "NCW", or x (N, L, C) with kernel WIO for "NWC";
     y[n, o, i] = bias[o] + sum_{c, q} x_pad[n, g C_g + c, i s + q d] k[o, c, q], out =
-    floor((L + lo + hi - d (kw - 1) - 1) / s) + 1. Arguments as in ``conv2d``.
+    floor((L + lo + hi - d (kw - 1) - 1) / s) + 1. Arguments as in ``conv2d``; ``padding``
+    may also be one (lo, hi) pair.
 
     >>> import symdiff as sd, numpy as np
     >>> x = sd.var("x", (1, 1, 5)); k = sd.const(np.array([[[1.0, -1.0]]]))
