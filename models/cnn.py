@@ -1,0 +1,103 @@
+"""Convolutional networks built on ``sd.conv2d`` and ``sd.max_pool2d``: the classic
+conv-pool-conv-dense-softmax net for small images (scikit-learn's 8x8 digits).
+
+Images arrive as flat rows (batch, height * width * channels), as scikit-learn and the epoch
+driver hand them over, and are reshaped to NHWC inside the model: in that layout the
+channels are the contiguous axis of every activation, the kernels are HWIO, and the
+convolutions' GEMMs read and write their operands in runs of whole channel vectors (see
+``symdiff/conv.py``).
+"""
+import numpy as np
+
+import symdiff as sd
+
+from .estimators import MLPClassifier
+from .layers import Builder, he
+from .networks import Model
+
+
+def load_digit_images(test_size=0.25, seed=0, dtype="float32"):
+    """scikit-learn's 8x8 digits as flat rows of pixel intensities in [0, 1] (x / 16), split
+    as ``data.load_digits`` splits them (stratified, same seed). Not standardized per pixel:
+    a convolution applies one filter at every position, so every position should keep the
+    same scale (per-pixel standardization blows up the near-constant border pixels)."""
+    from .data import _sklearn
+    sk = _sklearn()
+    d = sk.datasets.load_digits()
+    X_tr, X_te, y_tr, y_te = sk.model_selection.train_test_split(
+        d.data / 16.0, d.target, test_size=test_size, random_state=seed, stratify=d.target)
+    return (X_tr.astype(dtype), X_te.astype(dtype), y_tr.astype(np.int64),
+            y_te.astype(np.int64))
+
+
+def conv_layer(b, h, channels, name, size=3):
+    """relu(conv2d(h, k, padding="same") + bias), NHWC, He-initialized HWIO kernel
+    (fan-in = size * size * input channels)."""
+    c_in = h.shape[-1]
+    shape = (size, size, c_in, channels)
+    k = b.param(f"k{name}", shape, he((size * size * c_in, channels), b.rng, b.dtype)
+                .reshape(shape))
+    bias = b.param(f"b{name}", (channels,), np.zeros(channels))
+    b.weights.append(k)
+    return sd.relu(sd.conv2d(h, k, padding="same", data_format="NHWC", bias=bias))
+
+
+def convnet(image=(8, 8, 1), channels=(16, 32), n_out=10, l2=0.0, dtype="float32", seed=0):
+    """conv(3x3, channels[0]) - relu - max_pool(2) - conv(3x3, channels[1]) - relu - dense -
+    softmax, with cross-entropy on integer labels:
+
+        h1 = relu(conv(x, k1) + b1),  h2 = max_pool2d(h1, 2),  h3 = relu(conv(h2, k2) + b2)
+        logits = flatten(h3) W + b,   loss = mean(-log softmax(logits)[y])
+
+    ``image`` is (height, width, channels) of the flat input rows; optional L2 penalty on
+    the kernels and the dense weights."""
+    b = Builder(dtype, seed)
+    height, width, c_in = image
+    x = sd.var("x", ("batch", height * width * c_in), dtype)
+    y = sd.var("y", ("batch",), "int64")
+    h = sd.reshape(x, ("batch", height, width, c_in))
+    h = conv_layer(b, h, channels[0], "1")
+    h = sd.max_pool2d(h, 2, data_format="NHWC")
+    h = conv_layer(b, h, channels[1], "2")
+    flat = sd.reshape(h, ("batch", int(np.prod(h.shape[1:]))))
+    z = b.dense(flat, n_out, "3")
+    loss = sd.mean(sd.softmax_cross_entropy(z, y))
+    if l2:
+        loss = loss + l2 * b.l2()
+    return Model("convnet", x, y, b.params, b.init, loss, {"logits": z})
+
+
+class ConvNetClassifier(MLPClassifier):
+    """The conv net of ``convnet`` as a scikit-learn classifier on flat image rows, trained
+    by mini-batch SGD with momentum, whole epochs inside one compiled kernel.
+
+    >>> from symdiff.models import ConvNetClassifier, cnn
+    >>> X_tr, X_te, y_tr, y_te = cnn.load_digit_images()
+    >>> clf = ConvNetClassifier(image=(8, 8, 1), epochs=20, verbose=0).fit(X_tr, y_tr)
+    >>> clf.score(X_te, y_te) >= 0.98
+    True
+    """
+
+    def __init__(self, image=(8, 8, 1), channels=(16, 32), lr=0.05, momentum=0.9,
+                 batch_size=32, epochs=20, l2=0.0, early_stopping=False,
+                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=1):
+        self.image, self.channels = image, channels
+        self.lr, self.momentum, self.batch_size, self.epochs, self.l2 = \
+            lr, momentum, batch_size, epochs, l2
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
+        self.patience, self.seed, self.dtype, self.verbose = patience, seed, dtype, verbose
+
+    def _build(self, n_in, n_classes, codes):
+        if n_in != int(np.prod(self.image)):
+            raise ValueError(f"ConvNetClassifier: X has {n_in} features, image={self.image} "
+                             f"needs {int(np.prod(self.image))}")
+        model = convnet(tuple(self.image), tuple(self.channels), n_classes, self.l2,
+                        self.dtype, self.seed)
+        return model, codes.astype(np.int64)
+
+    def predict_proba(self, X):
+        """softmax of the logits (one compiled prediction kernel serves both)."""
+        self._check_fitted()
+        z = self.trainer_.predict("logits", self._as_x(X))
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
