@@ -92,8 +92,12 @@ def emit_loop(loop, ctx, out, add_function):
     body, step = loop.body, loop.step
     k = ctx.module.count
     ctx.module.count += 1
-    name, p = f"step{k}", f"L{k}_"
-    add_function(step, name)
+    p = f"L{k}_"
+    steps = ctx.module.steps                 # one function per step program in the module
+    if id(step) not in steps:
+        steps[id(step)] = name = f"step{len(steps)}"
+        add_function(step, name)
+    name = steps[id(step)]
     nc, nx = body.n_carry, len(body.xs)
     out.emit(f"# scan {k}: {'reversed ' if body.reverse else ''}loop over {name}")
     ins = [_source(s, b, ctx, out, f"{p}s{i}") for i, (s, b) in

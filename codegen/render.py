@@ -102,7 +102,8 @@ class Module:
     def __init__(self):
         self.constants, self.globals, self.imports = {}, [], set()
         self.functions = []
-        self.count = 0            # loops so far: step function and local names
+        self.count = 0            # loops so far: names of their locals
+        self.steps = {}           # id of a step Program -> its function's name
 
 
 class Emitter:

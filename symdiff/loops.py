@@ -25,12 +25,14 @@ Values the step reads that do not depend on the carry or x (weights, their trans
 hoisted out of the step: they are computed once, before the loop.
 """
 import hashlib
+import math
 import threading
 
 import numpy as np
 
 from . import dtypes as dt
 from . import frontend as F
+from . import tensor as T
 from .dims import Dim, shape_str
 from .errors import ArgumentError, ShapeError
 from .graph import Node, VarInfo, digest, flatten, substitute, toposort, unflatten
@@ -158,7 +160,7 @@ def _dim_key(d):
 
 
 # --- building a scan ---------------------------------------------------------------------
-def scan(step, init, xs=None, length=None, reverse=False):
+def scan(step, init, xs=None, length=None, reverse=False, checkpoint=None):
     """Loop ``step`` over the leading axis of ``xs``, threading a carry (``jax.lax.scan``).
 
     ``step(carry, x) -> (new_carry, y)``: ``carry`` has the structure of ``init`` (a node or a
@@ -170,6 +172,13 @@ def scan(step, init, xs=None, length=None, reverse=False):
 
     The graph holds the step once: its size, simplification and compile time do not grow
     with T. Derivatives in both modes are scans as well (see the module docstring).
+
+    Memory of reverse mode: by default the forward loop keeps every carry (and each step's
+    matrix products) for the backward loop, O(T) of them. ``checkpoint=k`` keeps one carry
+    per segment of k steps instead and recomputes a segment's steps when the backward loop
+    reaches it (a loop of segments, each a loop of k steps): O(T/k + k) carries for one more
+    forward pass; ``checkpoint=True`` takes k = ceil(sqrt(T)), the minimum, O(sqrt T).
+    Needs an int length; a last, shorter segment takes the remainder.
 
     >>> import symdiff as sd, numpy as np
     >>> xs = sd.var("xs", (5,))
@@ -183,8 +192,8 @@ def scan(step, init, xs=None, length=None, reverse=False):
     init_nodes = [F.as_node(v) for v in flatten(_as_nodes(init, "init"))]
     xs_nodes = [F.as_node(v) for v in flatten(_as_nodes(xs, "xs"))] if xs is not None else []
     length = _length(xs_nodes, length)
-    if not init_nodes and not callable(step):
-        raise TypeError("scan: step must be callable")
+    if checkpoint is not None and checkpoint is not False:
+        return _checkpointed(step, init, xs, length, reverse, checkpoint)
     if not callable(step):
         raise TypeError(f"scan: step must be a function (carry, x) -> (carry, y), "
                         f"got {type(step).__name__}")
@@ -207,6 +216,43 @@ def scan(step, init, xs=None, length=None, reverse=False):
     nc = len(init_nodes)
     return unflatten(_structure(init), nodes[:nc]), \
         unflatten(y_struct, nodes[nc:nc + len(y_nodes)]) if y is not None else None
+
+
+def _checkpointed(step, init, xs, length, reverse, k):
+    """scan as a loop over segments of k steps, each segment a scan of its own: the reverse
+    loop keeps the carries between segments and recomputes the steps of each."""
+    if not isinstance(length, int):
+        raise ShapeError(f"scan: checkpoint needs an int length, got {length!r}")
+    if k is True:
+        k = max(1, math.ceil(math.sqrt(length)))
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ShapeError(f"scan: checkpoint must be True or a positive int, got {k!r}")
+    xs = _structure(xs) if xs is not None else None
+    flat = [F.as_node(v) for v in flatten(xs)] if xs is not None else []
+    if reverse:                               # the same loop over the flipped sequence
+        flat = [T.flip(x, 0) for x in flat]
+    m, rest = divmod(length, k)
+    ys_parts, carry, y_struct = [], init, None
+    if m:
+        head = [F.reshape(x[:m * k], (m, k) + x.shape[1:]) for x in flat]
+
+        def segment(c, seg):
+            inner = unflatten(xs, list(seg)) if xs is not None else None
+            return scan(step, c, inner, length=k)
+        carry, ys = scan(segment, carry, head if flat else None, length=m)
+        y_struct = ys
+        ys_parts.append([F.reshape(y, (m * k,) + y.shape[2:]) for y in flatten(ys)])
+    if rest:
+        tail = unflatten(xs, [x[m * k:] for x in flat]) if xs is not None else None
+        carry, ys = scan(step, carry, tail, length=rest)
+        y_struct = ys
+        ys_parts.append(flatten(ys))
+    if y_struct is None:
+        return carry, None
+    ys = [T.concatenate(parts, 0) if len(parts) > 1 else parts[0] for parts in zip(*ys_parts)]
+    if reverse:
+        ys = [T.flip(y, 0) for y in ys]
+    return carry, unflatten(y_struct, ys)
 
 
 def fori_loop(lower, upper, body, init):
@@ -351,10 +397,3 @@ def _hoist(outs, dep_on, prefix, start):
     if not pairs:
         return tuple(outs), []
     return tuple(substitute(list(outs), hoist)), pairs
-
-
-def scan_nodes(n):
-    """All output nodes of the loop that ``n`` (a SCAN node) belongs to, in output order."""
-    body = n.arg[0]
-    return [Node.make(Op.SCAN, n.src, (body, k))
-            for k in range(len(body.outs) + body.n_carry)]

@@ -95,3 +95,16 @@ def test_the_kernel_holds_one_loop_whatever_the_length():
         assert len(re.findall(r"for L\d+_t in range", src)) == 2
         assert src.count("def step") == 2
     assert len(sources[0].splitlines()) == len(sources[1].splitlines())
+
+
+def test_checkpointed_loop_kernel():
+    """Segments of 3 steps over 7 (a loop of loops and a shorter last segment), reversed."""
+    xs = sd.var("xs", (7, 2, 3))
+    W = sd.param("W", (3, 3))
+    hT, hs = sd.scan(lambda h, x: (sd.tanh(h @ W + x),) * 2, sd.const(np.zeros((2, 3))), xs,
+                     reverse=True, checkpoint=3)
+    loss = sd.sum(hs ** 2) + sd.sum(hT)
+    outs = sd.value_and_grad(loss, [W, xs])
+    f = sd.compile([xs, W], outs)
+    args = [R.standard_normal((7, 2, 3)), 0.5 * R.standard_normal((3, 3))]
+    close(f(*args), sd.evaluate(outs, dict(zip([xs, W], args))))

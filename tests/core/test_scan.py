@@ -217,3 +217,33 @@ def test_errors_name_the_problem(build, match):
     x = sd.var("x", (5,))
     with pytest.raises((sd.SymdiffError, TypeError), match=match):
         build(x)
+
+
+@pytest.mark.parametrize("checkpoint", [3, 4, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_checkpointing_recomputes_and_keeps_fewer_carries(checkpoint, reverse):
+    xs, W, U, h0, env = rnn_inputs(12)
+    plain = elman(h0, xs, W, U, reverse)
+
+    def step(h, x):
+        hn = sd.tanh(h @ W + x @ U)
+        return hn, sd.sum(hn * hn, axis=1)
+    ck = sd.scan(step, h0, xs, reverse=reverse, checkpoint=checkpoint)
+    losses = [sd.sum(ys * ys) + sd.sum(hT) for hT, ys in (plain, ck)]
+    grads = [sd.grad(loss, [W, U, h0]) for loss in losses]
+    for a, b in zip(sd.evaluate([losses[0]] + grads[0], env),
+                    sd.evaluate([losses[1]] + grads[1], env)):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+    # the carry histories the reverse loop reads: one per step, or one per segment
+    hist = [max(n.shape[0] for n in sd.toposort(g) if n.op is sd.Op.SCAN and
+                n.arg[0].kind(n.arg[1])[0] == "hist") for g in grads]
+    k = 4 if checkpoint is True else checkpoint          # ceil(sqrt(12)) = 4
+    assert hist[0] == 12 and hist[1] == max(12 // k, 12 % k)
+
+
+def test_checkpoint_errors():
+    x = sd.var("x", (None, 2))
+    with pytest.raises(sd.ShapeError, match="checkpoint needs an int length"):
+        sd.scan(lambda c, v: (c + v, None), sd.const(np.zeros(2)), x, checkpoint=2)
+    with pytest.raises(sd.ShapeError, match="positive int"):
+        sd.scan(lambda c, v: (c, None), sd.const(0.0), length=4, checkpoint=0)
