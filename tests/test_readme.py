@@ -11,7 +11,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re
 MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdiff.composites",
            "symdiff.losses", "symdiff.interpret", "symdiff.function", "symdiff.cost",
            "symdiff.modes", "symdiff.compare", "symdiff.models.estimators", "symdiff.tensor",
-           "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops"]
+           "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops",
+           "symdiff.models.mixture"]
 
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
