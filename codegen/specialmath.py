@@ -21,9 +21,12 @@ inlined, 1.2 s called; the helpers starting with ``_`` inline into them).
 - polygamma(n, x), n >= 1: psi^(n)(x) = (-1)^(n+1) n! Z(x) with Z(x) = sum_k (x + k)^-(n+1)
   (Hurwitz zeta). For x >= 0: the first terms summed until x + k >= 10 + n (float32: 5 + n),
   the tail by Euler-Maclaurin, w^-n (1/n + 1/(2w) + sum_k B_2k (n+1)...(n+2k-1)/(2k)! w^-2k)
-  (10 terms; float32: 5). For x < 0, with x = r - N (N integer, |r| <= 1/2):
-  Z(x) = r^-(n+1) + Z(1 + r) + (-1)^(n+1) (Z(1 - r) - Z(N + 1 - r)): three evaluations at
-  positive arguments, so the cost does not grow with |x|.
+  (10 terms; float32: 5). For x < 0 the reflection
+  psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) cot^(n)(pi x), with cot^(n)(y) = D_n(cot y) a
+  polynomial (a table of exact coefficients for n <= 24) and cot(pi x) taken from the exact
+  fraction of x; orders above 24 sum instead (x = r - N, N integer, |r| <= 1/2):
+  Z(x) = r^-(n+1) + Z(1 + r) + (-1)^(n+1) (Z(1 - r) - Z(N + 1 - r)). Either way the cost does
+  not grow with |x| (SciPy's does).
 - log_ndtr(x) = log Phi(x): log1p(-erfc(x/sqrt 2)/2) for x > 0, log(erfc(-x/sqrt 2)/2) down to
   x = -20 (float32: -10), below that the asymptotic series
   -x^2/2 - log(-x) - log(2 pi)/2 + log1p(sum_k (-1)^k (2k-1)!! / x^2k) (8 terms; float32: 5).
@@ -66,6 +69,25 @@ BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 
              43867 / 798, -174611 / 330)
 # (-1)^k (2k - 1)!!, k = 1..8: log_ndtr's asymptotic series in z = 1/x^2
 NDTRA = (-1.0, 3.0, -15.0, 105.0, -945.0, 10395.0, -135135.0, 2027025.0)
+REFLECT_MAX = 24                               # polygamma orders with a cot-derivative row
+
+
+def _cot_derivatives(nmax):
+    """Row n: the coefficients of D_n in powers of c, d^n/dy^n cot(y) = D_n(cot y):
+    D_0 = c, D_(k+1)(c) = -(1 + c^2) D_k'(c). Exact integers; each row's nonzero coefficients
+    share one sign and one parity of power, so D_n(c) evaluates without cancellation."""
+    rows = [[0, 1]]
+    for _ in range(nmax):
+        d = [i * a for i, a in enumerate(rows[-1])][1:]
+        rows.append([-(d[i] if i < len(d) else 0) - (d[i - 2] if i >= 2 else 0)
+                     for i in range(len(d) + 2)])
+    table = np.zeros((nmax + 1, nmax + 2))
+    for n, row in enumerate(rows):
+        table[n, :len(row)] = row
+    return table
+
+
+COT_DERIVATIVES = _cot_derivatives(REFLECT_MAX)
 
 
 def _horner(coef, u):
@@ -73,6 +95,15 @@ def _horner(coef, u):
     p = coef[len(coef) - 1]
     for k in range(len(coef) - 2, -1, -1):
         p = coef[k] + u * p
+    return p
+
+
+def _cot_derivative(table, n, c):
+    """D_n(c), the n-th derivative of cot(y) where cot(y) = c (row n of ``table``, degree
+    n + 1; only its own entries, so that c = inf at a pole gives +-inf, not 0 * inf)."""
+    p = table[n, n + 1]
+    for k in range(n, -1, -1):
+        p = table[n, k] + c * p
     return p
 
 
@@ -142,10 +173,16 @@ def digamma_f64(x):
     c = strict_sub(strict_sub(1.0, u), x) if neg else 0.0
     y = _digamma_pos_f64(u if neg else x, c)     # one call site: inlined once (compile time)
     r = x - np.rint(x)                           # exact, |r| <= 1/2: cot(pi x) = cot(pi r)
-    far = abs(r) > 0.25                          # cot(pi r) = -tan(pi (r -+ 1/2)), exact shift
-    t = np.tan(PI * (r - np.copysign(0.5, r) if far else r))
-    y = y - PI * (-t if far else 1.0 / t) if neg else y
+    y = y - PI * _cot_pi_f64(r) if neg else y
     return NAN if neg & (r == 0.0) else y
+
+
+def _cot_pi_f64(r):
+    """cot(pi r) for |r| <= 1/2, with relative accuracy: for |r| > 1/4 as -tan(pi (r -+ 1/2))
+    (an exact shift; pi r itself would lose accuracy next to the zero at r = 1/2)."""
+    far = abs(r) > 0.25
+    t = np.tan(PI * (r - np.copysign(0.5, r) if far else r))
+    return -t if far else 1.0 / t
 
 
 def _hurwitz_f64(n, x):
@@ -180,16 +217,21 @@ def polygamma_f64(n, x):
     for j in range(2, n + 1):
         fact = fact * j
     odd = n % 2 == 1
-    neg = x < 0.0                                # x >= 0 and NaN: Z(x) directly
+    neg = x < 0.0
+    sums = neg & (n > REFLECT_MAX)               # no cot-derivative row: the three sums
     rx = np.rint(x) if neg else 0.0
     r = x - rx                                   # exact; r = 0 at a pole: 1/r = inf
-    total = _powi(1.0 / r, n + 1, 1.0) if neg else 0.0
-    for j in range(3 if neg else 1):             # one inlined Z, three arguments
-        a = x if not neg else 1.0 + r if j == 0 else 1.0 - r if j == 1 else 1.0 - rx - r
+    total = _powi(1.0 / r, n + 1, 1.0) if sums else 0.0
+    for j in range(3 if sums else 1):            # one inlined Z, up to three arguments
+        a = (1.0 + r if j == 0 else 1.0 - r if j == 1 else 1.0 - rx - r) if sums else \
+            1.0 - x if neg else x
         c = 1.0 if j == 0 or odd == (j == 1) else -1.0    # (-1)^(n+1) (Z(1-r) - Z(N+1-r))
         total = total + c * _hurwitz_f64(n, a)
-    total = INF if x == NINF else total
-    return (fact if odd else -fact) * total      # (-1)^(n+1) n! Z(x)
+    y = (fact if odd else -fact) * total         # (-1)^(n+1) n! Z(a)
+    if neg and not sums:                         # (-1)^n psi^(n)(1 - x) - pi^(n+1) D_n(cot pi x)
+        d = _cot_derivative(COT_DERIVATIVES, n, _cot_pi_f64(r))
+        y = (-y if odd else y) - _powi(PI, n + 1, 1.0) * d
+    return (fact if odd else -fact) * INF if x == NINF else y
 
 
 def log_ndtr_f64(x):
@@ -229,6 +271,7 @@ DIGR_F32 = tuple(F32(c) for c in (
     0.09498468786478043, -0.062055978924036026, 0.04085002839565277, -0.025786884129047394,
     0.017114989459514618, -0.016373619437217712, 0.01090258825570345))
 DIGA_F32 = tuple(F32(c) for c in DIGA[:4])
+COT_DERIVATIVES_F32 = COT_DERIVATIVES.astype(np.float32)      # |coefficients| <= 6.2e25
 BERNOULLI_F32 = tuple(F32(c) for c in BERNOULLI[:5])
 NDTRA_F32 = tuple(F32(c) for c in NDTRA[:5])
 
@@ -283,10 +326,15 @@ def digamma_f32(x):
     c = strict_sub(strict_sub(ONE_F32, u), x) if neg else ZERO_F32
     y = _digamma_pos_f32(u if neg else x, c)
     r = x - np.rint(x)
+    y = y - PI_F32 * _cot_pi_f32(r) if neg else y
+    return NAN_F32 if neg & (r == ZERO_F32) else y
+
+
+def _cot_pi_f32(r):
+    """cot(pi r) for |r| <= 1/2, float32 (see _cot_pi_f64)."""
     far = abs(r) > QUARTER_F32
     t = np.tan(PI_F32 * (r - np.copysign(HALF_F32, r) if far else r))
-    y = y - PI_F32 * (-t if far else ONE_F32 / t) if neg else y
-    return NAN_F32 if neg & (r == ZERO_F32) else y
+    return -t if far else ONE_F32 / t
 
 
 def _hurwitz_f32(n, x):
@@ -319,16 +367,20 @@ def polygamma_f32(n, x):
         fact = fact * F32(j)
     odd = n % 2 == 1
     neg = x < ZERO_F32
+    sums = neg & (n > REFLECT_MAX)
     rx = np.rint(x) if neg else ZERO_F32
     r = x - rx
-    total = _powi(ONE_F32 / r, n + 1, ONE_F32) if neg else ZERO_F32
-    for j in range(3 if neg else 1):
-        a = x if not neg else ONE_F32 + r if j == 0 else ONE_F32 - r if j == 1 else \
-            ONE_F32 - rx - r
+    total = _powi(ONE_F32 / r, n + 1, ONE_F32) if sums else ZERO_F32
+    for j in range(3 if sums else 1):
+        a = (ONE_F32 + r if j == 0 else ONE_F32 - r if j == 1 else ONE_F32 - rx - r) if sums \
+            else ONE_F32 - x if neg else x
         c = ONE_F32 if j == 0 or odd == (j == 1) else -ONE_F32
         total = total + c * _hurwitz_f32(n, a)
-    total = INF_F32 if x == NINF_F32 else total
-    return (fact if odd else -fact) * total
+    y = (fact if odd else -fact) * total
+    if neg and not sums:
+        d = _cot_derivative(COT_DERIVATIVES_F32, n, _cot_pi_f32(r))
+        y = (-y if odd else y) - _powi(PI_F32, n + 1, ONE_F32) * d
+    return (fact if odd else -fact) * INF_F32 if x == NINF_F32 else y
 
 
 def log_ndtr_f32(x):
@@ -364,9 +416,9 @@ FUNCTIONS = {
 # Documented max error against mpmath (40 digits) at the function's own float inputs, in the
 # function's error measure (tests/codegen/test_specialmath.py):
 # - relative error, with the smallest normal number as the least unit (denormal results);
-# - digamma, x < 0: in units of |digamma(1 - x)| + |pi cot(pi x)|, the reflection's terms
-#   (near its roots on the negative axis no floating-point evaluation keeps relative accuracy);
-# - polygamma, x < 0: in units of n! sum_k |x + k|^-(n+1) (= |polygamma(n, x)| for odd n);
+# - digamma and polygamma, x < 0: in units of |psi^(n)(1 - x)| + |pi^(n+1) cot^(n)(pi x)|, the
+#   terms of the reflection formula (next to the roots on the negative axis no floating-point
+#   evaluation keeps relative accuracy);
 # - log_ndtr: relative error per max(1, x^2): for x > 1 the rounding of x / sqrt 2 costs up to
 #   x^2 eps/2 (1.7e-13 at x = 37), as in SciPy's and PyTorch's log_ndtr.
 # Each bound is the maximum measured over 23000-30000 inputs per function and dtype (where the
@@ -374,11 +426,11 @@ FUNCTIONS = {
 # fast-math flags and no fast-math, rounded up. polygamma's bounds hold for n = 1, 2, 3. One
 # float64 ulp is 1.1e-16..2.2e-16 relative, one float32 ulp 6e-8..1.2e-7.
 BOUNDS = {
-    ("lgamma", "float64"): 5e-16, ("lgamma", "float32"): 3.5e-7,
+    ("lgamma", "float64"): 5e-16, ("lgamma", "float32"): 3e-7,
     ("digamma", "float64"): 7e-16, ("digamma", "float32"): 2.5e-7,
-    ("polygamma1", "float64"): 7e-16, ("polygamma1", "float32"): 3.2e-7,
-    ("polygamma2", "float64"): 8.5e-16, ("polygamma2", "float32"): 3.8e-7,
-    ("polygamma3", "float64"): 1e-15, ("polygamma3", "float32"): 5e-7,
+    ("polygamma1", "float64"): 7e-16, ("polygamma1", "float32"): 3.5e-7,
+    ("polygamma2", "float64"): 9e-16, ("polygamma2", "float32"): 5e-7,
+    ("polygamma3", "float64"): 1.3e-15, ("polygamma3", "float32"): 6.5e-7,
     ("erf", "float64"): 1.5e-16, ("erf", "float32"): 8e-8,
     ("erfc", "float64"): 3.5e-16, ("erfc", "float32"): 2e-7,
     ("log_ndtr", "float64"): 3.5e-16, ("log_ndtr", "float32"): 1.5e-7,
