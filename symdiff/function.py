@@ -17,6 +17,7 @@ from .interpret import run
 from .ops import Op
 from .printing import label
 from .signature import Signature, _coerce
+from .simplify import simplify
 
 
 class Spec:
@@ -298,7 +299,8 @@ def flatten_arrays(out):
 
 
 class Function:
-    """A compiled function run by the NumPy interpreter (``sd.compile(..., backend="numpy")``).
+    """A compiled function run by the NumPy interpreter (``sd.compile(..., backend="numpy")``)
+    on the simplified graph that the numba backend compiles (the same stable forms).
 
     Calls may run from several threads at once; a function with ``updates`` runs one call at
     a time (its lock), so that concurrent calls never lose an update.
@@ -308,7 +310,10 @@ class Function:
 
     def __init__(self, spec):
         self.spec = spec
-        self.graph_outputs = spec.outputs + [v for _, v in spec.updates]
+        # the graph the numba backend runs, simplified and stabilized (log(1 + exp(-z)) ->
+        # softplus(-z)...), so both backends agree to rounding; sd.evaluate runs graphs as
+        # written
+        self.graph_outputs = simplify(spec.outputs + [v for _, v in spec.updates])
         self.order = toposort(self.graph_outputs)
         self._lock = threading.Lock() if spec.updates else None
 
@@ -353,7 +358,8 @@ def compile(inputs, outputs, backend="numba", updates=None, state=None, **option
     """Compile ``outputs`` as a function of ``inputs``.
 
     ``backend="numba"`` (default) emits one fused Numba kernel; ``"numpy"`` runs the reference
-    interpreter with the same interface and checks. ``updates={param: new_value}`` writes new
+    interpreter with the same interface and checks, on the same simplified and stabilized
+    graph (``sd.evaluate`` interprets a graph as written). ``updates={param: new_value}`` writes new
     parameter values in place after every output has been computed from the old ones;
     ``state={var: array}`` gives values to vars that are not inputs (held by the function).
 

@@ -34,6 +34,10 @@ def run(order, outputs, leaf_values, sizes):
 def evaluate(outputs, env):
     """Evaluate node(s) with NumPy; ``env`` maps each var the outputs depend on to an array.
 
+    The graph runs as written, op by op: nothing is simplified or stabilized, so
+    ``log(1 + exp(-z))`` at z = -900 is inf here, while ``sd.compile`` (either backend) runs
+    the stable form softplus(-z) = 900. Use it as the oracle of what an expression means.
+
     >>> import symdiff as sd, numpy as np
     >>> x = sd.var("x", (2,))
     >>> sd.evaluate([x * 2, sd.sum(x)], {x: np.array([1.0, 2.0])})
