@@ -93,6 +93,11 @@ def node_cost(n, sizes=None):
         return size * _size(a.shape[-1:], sizes), 0, 0     # one multiply-add per (i, j, k)
     if n.op in (Op.SUM, Op.MAX):
         return 0, _size(n.src[0].shape, sizes), 0
+    if n.op is Op.SCAN:                   # the whole loop: T times its step
+        body = n.arg[0]
+        steps = _size((body.length,), sizes)
+        c = graph_cost(list(body.outs), sizes)
+        return steps * c.blas, steps * c.loop, steps * c.trans
     return 0, size, size if n.op in TRANSCENDENTAL else 0
 
 
@@ -113,8 +118,13 @@ def graph_cost(outputs, sizes=None, primal=None):
     order = toposort(outs)
     primal = set(primal) if primal is not None else None
     blas = loop = trans = nodes = kept = 0
-    kept_nodes = set()
+    kept_nodes, loops = set(), set()
     for n in order:
+        if n.op is Op.SCAN:               # the outputs of one loop cost one loop
+            key = (n.arg[0], n.src)
+            if key in loops:
+                continue
+            loops.add(key)
         b, lp, t = node_cost(n, sizes)
         blas, loop, trans = blas + b, loop + lp, trans + t
         nodes += n.op not in LEAVES
