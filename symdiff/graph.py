@@ -96,7 +96,19 @@ class Node:
     """
 
     __slots__ = ("op", "src", "arg", "shape", "dtype", "__weakref__")
-    __array_ufunc__ = None    # numpy defers to our reflected operators (np.float64(2) * x)
+
+    # NumPy functions on nodes build graphs (numpy_dispatch.py has the table)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .numpy_dispatch import array_ufunc
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .numpy_dispatch import array_function
+        return array_function(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"a symbolic node has no value to convert to an array: "
+                        f"`{label(self)}`; evaluate it with sd.evaluate or sd.compile")
 
     @staticmethod
     def make(op, src=(), arg=None):
