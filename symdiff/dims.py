@@ -7,25 +7,46 @@ one; ``DimConstraints`` re-derives those equalities from a graph so that call-ti
 bind each class of equal dims to one size.
 """
 import itertools
+import uuid
+import weakref
 
 _counter = itertools.count(1)
 _named = {}
+_ORIGIN = uuid.uuid4().hex                 # this process, for pickled anonymous dims
+_anonymous = weakref.WeakValueDictionary()     # (origin, uid) -> Dim, alive in this process
+_foreign = weakref.WeakKeyDictionary()         # Dim loaded from elsewhere -> (origin, uid)
 
 
 class Dim:
     """A symbolic size. Anonymous dims are distinct objects; named dims are interned by name."""
 
-    __slots__ = ("name", "uid")
+    __slots__ = ("name", "uid", "__weakref__")
 
     def __init__(self, name, uid):
         self.name = name
         self.uid = uid
+        if name is None:
+            _anonymous[(_ORIGIN, uid)] = self
 
     def __repr__(self):
         return self.name if self.name is not None else "None"
 
     def __reduce__(self):
-        return (dim, (self.name,)) if self.name is not None else (Dim, (None, self.uid))
+        """Named dims re-intern by name; an anonymous dim loads as itself in the process that
+        made it, and as one fresh dim per (process, dim) elsewhere (never merged with an
+        unrelated dim that happens to have the same number)."""
+        if self.name is not None:
+            return dim, (self.name,)
+        return _load_anonymous, _foreign.get(self, (_ORIGIN, self.uid))
+
+
+def _load_anonymous(origin, uid):
+    d = _anonymous.get((origin, uid))
+    if d is None:
+        d = Dim(None, next(_counter))
+        _anonymous[(origin, uid)] = d
+        _foreign[d] = (origin, uid)
+    return d
 
 
 def dim(name=None):

@@ -35,6 +35,9 @@ class VarInfo:
     def __hash__(self):
         return hash(self._key)
 
+    def __reduce__(self):
+        return VarInfo, (self.name, self.shape, self.dtype, self.trainable)
+
     def __repr__(self):
         kind = "param" if self.trainable else "var"
         return f"{kind}({self.name!r}, {shape_str(self.shape)}, {self.dtype})"
@@ -78,6 +81,9 @@ class ConstValue:
 
     def __hash__(self):
         return self._hash
+
+    def __reduce__(self):
+        return ConstValue, (self.value,)
 
     def __repr__(self):
         return f"ConstValue({self.value!r})"
@@ -161,7 +167,13 @@ class Node:
         raise TypeError(f"a symbolic node is not iterable: {label(self)}")
 
     def __reduce__(self):
-        raise TypeError("symdiff nodes are not picklable; rebuild the graph instead")
+        """Pickled as the flat list of its cone (no recursion: deep graphs pickle), rebuilt
+        through ``Node.make``, so loading into a process that holds an equal graph returns its
+        nodes (hash-consing)."""
+        order = toposort([self])
+        index = {n: i for i, n in enumerate(order)}
+        return _rebuild_graph, ([(n.op.value, tuple(index[s] for s in n.src), n.arg)
+                                 for n in order],)
 
     # --- operators (see frontend.py for the functions they call) -------------------------
     def __add__(self, o): return _fe.add(self, o)
@@ -211,6 +223,14 @@ class Node:
 
     def max(self, axis=None, keepdims=False):
         return _fe.max(self, axis, keepdims)
+
+
+def _rebuild_graph(flat):
+    """The last node of a graph pickled by ``Node.__reduce__``."""
+    nodes = []
+    for op, src, arg in flat:
+        nodes.append(Node.make(Op(op), tuple(nodes[i] for i in src), arg))
+    return nodes[-1]
 
 
 def toposort(outputs):

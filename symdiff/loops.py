@@ -62,6 +62,10 @@ class ScanBody:
     def __eq__(self, other):
         return isinstance(other, ScanBody) and self._key == other._key
 
+    def __reduce__(self):
+        return ScanBody, (self.carries, self.xs, self.consts, self.outs, self.reverse,
+                          self.length)
+
     def __hash__(self):
         return self._hash
 

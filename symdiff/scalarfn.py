@@ -29,6 +29,9 @@ class ScalarFunction:
         self._partials = {}
         self._numpy = None
 
+    def __reduce__(self):
+        return ScalarFunction, (self.name, self.expr, self.symbols)
+
     @property
     def arity(self):
         return len(self.symbols)
