@@ -53,6 +53,10 @@ class Kernel:
         self._flat = isinstance(flat, list) and len(flat) == len(spec.outputs) and all(
             not isinstance(o, (list, tuple, dict)) for o in flat)
 
+    def __reduce__(self):
+        from symdiff.function import compile_again
+        return compile_again, self.spec.recipe("numba", self.options)
+
     @property
     def state(self):
         """Arrays held for state vars (updated in place by ``updates``): a read-only mapping;

@@ -35,6 +35,11 @@ class Spec:
         self.signature = Signature(self.params, graph_outputs)
         self._check_dims(graph_outputs)
 
+    def recipe(self, backend, options):
+        """The arguments of ``compile`` that rebuild this function (pickling)."""
+        return (self.inputs, self.structure, backend, dict(self.updates),
+                dict(self.state), options)
+
     @staticmethod
     def _check_inputs(inputs):
         inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
@@ -317,6 +322,9 @@ class Function:
         self.order = toposort(self.graph_outputs)
         self._lock = threading.Lock() if spec.updates else None
 
+    def __reduce__(self):
+        return compile_again, self.spec.recipe("numpy", {})
+
     @property
     def state(self):
         """The arrays held for state vars (updated in place by ``updates``): a read-only
@@ -376,3 +384,9 @@ def compile(inputs, outputs, backend="numba", updates=None, state=None, **option
         from symdiff.codegen import compile_spec    # numba is imported only from here on
         return compile_spec(spec, **options)
     raise ValueError(f"compile: backend must be 'numba' or 'numpy', got {backend!r}")
+
+
+def compile_again(inputs, structure, backend, updates, state, options):
+    """A pickled compiled function, loaded: compiled again (a Numba kernel loads from the
+    disk cache when it is there); held state arrays come back as pickled."""
+    return compile(inputs, structure, backend, updates=updates, state=state, **options)

@@ -67,3 +67,47 @@ def test_anonymous_dims_round_trip_to_themselves():
     from symdiff import dims
     d = dims._load_anonymous("elsewhere", 7)
     assert dims._load_anonymous("elsewhere", 7) is d and d is not x.shape[0]
+
+
+def _in_new_process(tmp_path, obj, code):
+    """Run ``code`` with ``obj`` loaded as ``f``; returns the array it saves as ``out``."""
+    path, res = tmp_path / "obj.pkl", tmp_path / "out.npy"
+    path.write_bytes(pickle.dumps(obj))
+    script = ("import pickle, sys, numpy as np\n"
+              "f = pickle.loads(open(sys.argv[1], 'rb').read())\n" + code +
+              "\nnp.save(sys.argv[2], out)\n")
+    subprocess.run([sys.executable, "-c", script, str(path), str(res)], check=True)
+    return np.load(res)
+
+
+def test_compiled_functions_pickle_with_their_state(tmp_path, cache_dir):
+    x, w = sd.var("x", (None, 3)), sd.param("w", (3,))
+    loss = sd.mean((x @ w - 1.0) ** 2)
+    X = R.standard_normal((8, 3))
+    for backend in ("numpy", "numba"):
+        w0 = np.zeros(3)
+        f = sd.compile([x], loss, backend=backend, updates={w: w - 0.1 * sd.grad(loss, w)},
+                       state={w: w0})
+        f(X)                                         # one step: the state moved
+        g = pickle.loads(pickle.dumps(f))
+        assert g.backend == backend
+        np.testing.assert_array_equal(g.state[w], f.state[w])
+        np.testing.assert_array_equal(g(X), f(X))     # the next step, in both
+        np.testing.assert_array_equal(g.state[w], f.state[w])
+        np.save(tmp_path / "X.npy", X)
+        got = _in_new_process(tmp_path, f, f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+                              "out = np.append(f(X), f.state[list(f.state)[0]])")
+        np.testing.assert_array_equal(got, np.append(f(X), f.state[w]))
+
+
+def test_fitted_estimators_pickle_and_predict_the_same(tmp_path):
+    from symdiff.models import LogisticRegression, MLPClassifier, data
+    X_tr, X_te, y_tr, y_te = data.load_breast_cancer()
+    for est in (LogisticRegression(seed=0, epochs=3),
+                MLPClassifier(hidden=(8,), seed=0, epochs=3)):
+        est.fit(X_tr, y_tr)
+        want = est.predict_proba(X_te)
+        np.save(tmp_path / "X.npy", X_te)
+        got = _in_new_process(tmp_path, est, f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+                              "out = f.predict_proba(X)")
+        np.testing.assert_array_equal(got, want)
