@@ -2,10 +2,11 @@
 conv-pool-conv-dense-softmax net for small images (scikit-learn's 8x8 digits).
 
 Images arrive as flat rows (batch, height * width * channels), as scikit-learn and the epoch
-driver hand them over, and are reshaped to NHWC inside the model: in that layout the
-channels are the contiguous axis of every activation, the kernels are HWIO, and the
-convolutions' GEMMs read and write their operands in runs of whole channel vectors (see
-``symdiff/conv.py``).
+driver hand them over, and are reshaped to images inside the model. Between the layers the
+activations stay in the spatial-major layout HWNC, the one the convolutions compute in (one
+GEMM per output position, the batch as its rows; see ``symdiff/conv.py``): no transposes
+between layers, the bias and the relu run on the GEMM's output as it is. The kernels are
+HWIO.
 """
 import numpy as np
 
@@ -30,19 +31,20 @@ def load_digit_images(test_size=0.25, seed=0, dtype="float32"):
             y_te.astype(np.int64))
 
 
-def conv_layer(b, h, channels, name, size=3):
-    """relu(conv2d(h, k, padding="same") + bias), NHWC, He-initialized HWIO kernel
-    (fan-in = size * size * input channels)."""
+def conv_layer(b, h, channels, name, size=3, layout="HWNC"):
+    """relu(conv2d(h, k, padding="same") + bias) in ``layout`` (channels last), with an
+    He-initialized HWIO kernel (fan-in = size * size * input channels)."""
     c_in = h.shape[-1]
     shape = (size, size, c_in, channels)
     k = b.param(f"k{name}", shape, he((size * size * c_in, channels), b.rng, b.dtype)
                 .reshape(shape))
     bias = b.param(f"b{name}", (channels,), np.zeros(channels))
     b.weights.append(k)
-    return sd.relu(sd.conv2d(h, k, padding="same", data_format="NHWC", bias=bias))
+    return sd.relu(sd.conv2d(h, k, padding="same", data_format=layout, bias=bias))
 
 
-def convnet(image=(8, 8, 1), channels=(16, 32), n_out=10, l2=0.0, dtype="float32", seed=0):
+def convnet(image=(8, 8, 1), channels=(16, 32), n_out=10, l2=0.0, dtype="float32", seed=0,
+            layout="HWNC"):
     """conv(3x3, channels[0]) - relu - max_pool(2) - conv(3x3, channels[1]) - relu - dense -
     softmax, with cross-entropy on integer labels:
 
@@ -50,15 +52,21 @@ def convnet(image=(8, 8, 1), channels=(16, 32), n_out=10, l2=0.0, dtype="float32
         logits = flatten(h3) W + b,   loss = mean(-log softmax(logits)[y])
 
     ``image`` is (height, width, channels) of the flat input rows; optional L2 penalty on
-    the kernels and the dense weights."""
+    the kernels and the dense weights. The activations live in ``layout``: "HWNC" (the
+    convolutions' own spatial-major layout, no transposes between the layers) or "NHWC";
+    both flatten the last activation in NHWC order."""
     b = Builder(dtype, seed)
     height, width, c_in = image
     x = sd.var("x", ("batch", height * width * c_in), dtype)
     y = sd.var("y", ("batch",), "int64")
     h = sd.reshape(x, ("batch", height, width, c_in))
-    h = conv_layer(b, h, channels[0], "1")
-    h = sd.max_pool2d(h, 2, data_format="NHWC")
-    h = conv_layer(b, h, channels[1], "2")
+    if layout == "HWNC":
+        h = sd.transpose(h, (1, 2, 0, 3))
+    h = conv_layer(b, h, channels[0], "1", layout=layout)
+    h = sd.max_pool2d(h, 2, data_format=layout)
+    h = conv_layer(b, h, channels[1], "2", layout=layout)
+    if layout == "HWNC":
+        h = sd.transpose(h, (2, 0, 1, 3))
     flat = sd.reshape(h, ("batch", int(np.prod(h.shape[1:]))))
     z = b.dense(flat, n_out, "3")
     loss = sd.mean(sd.softmax_cross_entropy(z, y))

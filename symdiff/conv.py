@@ -13,7 +13,12 @@ Conventions are PyTorch's (``torch.nn.functional.conv2d``), which JAX's
   (out_channels, in_channels / groups, kh, kw), exactly torch's layout;
 - ``data_format="NHWC"``: x is (N, H, W, C) and the kernel is HWIO (kh, kw,
   in_channels / groups, out_channels), the TensorFlow / Flax layout;
-- conv1d likewise with "NCW" (kernel OIW) and "NWC" (kernel WIO).
+- ``data_format="HWNC"``: x is (H, W, N, C) with an HWIO kernel: the spatial-major layout
+  the convolution computes in (one GEMM per output position with the batch as its rows; a
+  symbolic batch dim cannot merge with the spatial dims into one big GEMM). NCHW and NHWC
+  inputs are transposed into it and the result back; a network that keeps its activations
+  in HWNC between layers (as ``symdiff.models.cnn`` does) pays for no transposes;
+- conv1d likewise with "NCW" (kernel OIW), "NWC" and "WNC" (kernel WIO).
 
 Like torch (and unlike signal processing) the kernel is not flipped: a cross-correlation,
 
@@ -48,11 +53,9 @@ import numpy as np
 from .dims import Dim, shape_str
 from .errors import ShapeError
 from .frontend import as_node, const, matmul, maximum, reshape, transpose
-from .frontend import max as _max
-from .frontend import sum as _sum
 from .tensor import pad_axes, slice_axes, take
 
-_LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC")}
+_LAYOUTS = {1: ("NCW", "NWC", "WNC"), 2: ("NCHW", "NHWC", "HWNC")}
 
 
 # --- argument normalization --------------------------------------------------------------
@@ -96,22 +99,25 @@ def _padding(padding, sizes, window, stride, op):
 
 
 def _layout(x, n, data_format, op):
-    """(channels_last, spatial sizes, channels) of x, checked."""
+    """(perm, last, spatial sizes, channels) of x, checked: ``perm`` takes x to the
+    spatial-major layout (*S, N, C); ``last`` is False for channels-first (OIHW kernels)."""
     formats = _LAYOUTS[n]
     if data_format not in formats:
-        raise ShapeError(f"{op}: data_format must be {' or '.join(map(repr, formats))}, got "
+        raise ShapeError(f"{op}: data_format must be {', '.join(map(repr, formats))}, got "
                          f"{data_format!r}")
     if x.ndim != n + 2:
         raise ShapeError(f"{op}: input `{x.name}` must be {n + 2}-d ({data_format}), got shape "
                          f"{shape_str(x.shape)}")
-    last = data_format == formats[1]
-    spatial = x.shape[1:-1] if last else x.shape[2:]
-    channels = x.shape[-1] if last else x.shape[1]
+    kind = formats.index(data_format)
+    perm = [tuple(range(2, n + 2)) + (0, 1), tuple(range(1, n + 1)) + (0, n + 1),
+            tuple(range(n + 2))][kind]
+    spatial = tuple(x.shape[a] for a in perm[:n])
+    channels = x.shape[perm[-1]]
     if any(isinstance(d, Dim) for d in spatial + (channels,)):
         raise ShapeError(f"{op}: the channel and spatial dims of `{x.name}` must be ints "
                          f"(only the batch dim may be symbolic), got shape "
                          f"{shape_str(x.shape)} ({data_format})")
-    return last, tuple(spatial), channels
+    return perm, kind > 0, spatial, channels
 
 
 def _out_sizes(sizes, pads, window, stride, op, what):
@@ -125,24 +131,14 @@ def _out_sizes(sizes, pads, window, stride, op, what):
     return tuple(out)
 
 
-def _to_spatial_major(x, n, last):
-    """(N, C, *S) or (N, *S, C) -> (*S, N, C): the batch then sits inside every GEMM row
-    block, so one GEMM per output position has M = batch rows (the batch dim may be symbolic,
-    and a symbolic dim cannot be merged with the spatial ones into one GEMM dim)."""
-    perm = tuple(range(1, n + 1)) + (0, n + 1) if last else tuple(range(2, n + 2)) + (0, 1)
-    return transpose(x, perm)
-
-
-def _from_spatial_major(y, n, last):
-    """(*S, N, C) -> the user's layout."""
-    perm = (n,) + tuple(range(n)) + (n + 1,) if last else (n, n + 1) + tuple(range(n))
-    return transpose(y, perm)
+def _inverse(perm):
+    return tuple(perm.index(a) for a in range(len(perm)))
 
 
 # --- convolution -------------------------------------------------------------------------
 def _conv(x, k, n, stride, padding, dilation, groups, data_format, bias, op):
     x, k = as_node(x), as_node(k)
-    last, sizes, chans = _layout(x, n, data_format, op)
+    perm, last, sizes, chans = _layout(x, n, data_format, op)
     stride = _ints(stride, n, "stride", op)
     dilation = _ints(dilation, n, "dilation", op)
     if not isinstance(groups, (int, np.integer)) or groups < 1:
@@ -165,11 +161,14 @@ def _conv(x, k, n, stride, padding, dilation, groups, data_format, bias, op):
     window = tuple(d * (s - 1) + 1 for s, d in zip(ks, dilation))
     pads = _padding(padding, sizes, window, stride, op)
     outs = _out_sizes(sizes, pads, window, stride, op, f"kernel {shape_str(ks)}")
-    xs = _to_spatial_major(x, n, last)
+    # (*S, N, C): the batch sits inside every GEMM row block, so one GEMM per output position
+    # has M = batch rows (the batch dim may be symbolic, and a symbolic dim cannot be merged
+    # with the spatial ones into one GEMM dim)
+    xs = transpose(x, perm)
     xs = pad_axes(xs, [(lo, hi, 0) for lo, hi in pads] + [(0, 0, 0)] * 2)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(sizes, pads))
     taps = math.prod(ks)
-    batch = x.shape[0]
+    batch = xs.shape[n]
     cols = _patches(xs, padded, ks, outs, stride, dilation)       # (P, T, N, C)
     P = math.prod(outs)
     # the kernel as (T, C_g, O): tap-major rows matching the columns of `cols`
@@ -185,7 +184,7 @@ def _conv(x, k, n, stride, padding, dilation, groups, data_format, bias, op):
         wg = transpose(reshape(w, (taps, cin, groups, og)), (2, 0, 1, 3))
         y = matmul(a, reshape(wg, (groups, taps * cin, og)))         # (P, G, N, O_g)
         y = reshape(transpose(y, (0, 2, 1, 3)), (P, batch, cout))
-    y = _from_spatial_major(reshape(y, outs + (batch, cout)), n, last)
+    y = transpose(reshape(y, outs + (batch, cout)), _inverse(perm))
     if bias is not None:
         bias = as_node(bias)
         if bias.shape != (cout,):
@@ -214,8 +213,8 @@ def conv2d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="N
     """2-D convolution (cross-correlation, torch.nn.functional.conv2d's semantics).
 
     x: (N, C, H, W) with kernel k OIHW (O, C / groups, kh, kw) for ``data_format="NCHW"``,
-    or (N, H, W, C) with k HWIO (kh, kw, C / groups, O) for "NHWC"; the output has the
-    input's layout with O channels:
+    or (N, H, W, C) with k HWIO (kh, kw, C / groups, O) for "NHWC", or (H, W, N, C) with k
+    HWIO for "HWNC"; the output has the input's layout with O channels:
 
         y[n, o, i, j] = bias[o] + sum_{c, p, q} x_pad[n, g C_g + c, i s_h + p d_h, j s_w + q d_w]
                                                 * k[o, c, p, q]       (g = o // (O / groups))
@@ -258,14 +257,14 @@ def conv1d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="N
 def _windows(x, n, size, stride, padding, dilation, data_format, fill, op):
     """The strided slices of padded x, one per tap of the window, and the padding used."""
     x = as_node(x)
-    last, sizes, _ = _layout(x, n, data_format, op)
+    perm, last, sizes, _ = _layout(x, n, data_format, op)
     size = _ints(size, n, "size", op)
     stride = size if stride is None else _ints(stride, n, "stride", op)
     dilation = _ints(dilation, n, "dilation", op)
     window = tuple(d * (s - 1) + 1 for s, d in zip(size, dilation))
     pads = _padding(padding, sizes, window, stride, op)
     outs = _out_sizes(sizes, pads, window, stride, op, f"window {shape_str(size)}")
-    axes = tuple(range(1, n + 1)) if last else tuple(range(2, n + 2))
+    axes = perm[:n]
     widths = [(0, 0, 0)] * x.ndim
     for a, (lo, hi) in zip(axes, pads):
         widths[a] = (lo, hi, 0)
@@ -276,17 +275,17 @@ def _windows(x, n, size, stride, padding, dilation, data_format, fill, op):
         for a, t, s, d, o in zip(axes, tap, stride, dilation, outs):
             spec[a] = (t * d, s, o)
         parts.append(slice_axes(xp, spec))
-    return parts, pads, (last, sizes, axes, size, stride, dilation, outs)
+    return parts, pads, (sizes, axes, size, stride, dilation, outs)
 
 
 def _tiles(x, n, size, stride, padding, dilation, data_format, op):
-    """Windows that tile the input (stride = size, no padding or a "same" that adds none,
-    dilation 1, sizes divisible): (x reshaped to (..., out, size, ...) per spatial axis, the
-    window axes). A reduction over those axes then reads each element once and its
-    derivative is one elementwise pass, where the slices' zero pads would cost a strided
-    conditional read per tap."""
+    """The window taps of pooling windows that tile the input (stride = size, no padding or
+    a "same" that adds none, dilation 1, sizes divisible), or None: each spatial axis split
+    into (out, size) and one slice per tap. The derivative of such a slice is a pad of a
+    size-1 axis (a compare per element), where a strided slice's is an interior pad (a
+    division and a remainder per element and tap)."""
     x = as_node(x)
-    last, sizes, _ = _layout(x, n, data_format, op)
+    perm, _, sizes, _ = _layout(x, n, data_format, op)
     size = _ints(size, n, "size", op)
     if (stride is not None and _ints(stride, n, "stride", op) != size) or \
             _ints(dilation, n, "dilation", op) != (1,) * n or \
@@ -294,10 +293,24 @@ def _tiles(x, n, size, stride, padding, dilation, data_format, op):
         return None
     if _padding(padding, sizes, size, size, op) != ((0, 0),) * n:
         return None
-    first = 1 if last else 2
-    split = tuple(v for s, k in zip(sizes, size) for v in (s // k, k))
-    shape = x.shape[:first] + split + x.shape[first + n:]
-    return reshape(x, shape), tuple(first + 2 * i + 1 for i in range(n))
+    split, taps, out = [], [], []
+    for a, d in enumerate(x.shape):
+        if a in perm[:n]:
+            k = size[perm[:n].index(a)]
+            split += [d // k, k]
+            taps.append(len(split) - 1)
+            out.append(d // k)
+        else:
+            split.append(d)
+            out.append(d)
+    xr = reshape(x, tuple(split))
+    parts = []
+    for tap in itertools.product(*[range(k) for k in size]):
+        spec = [None] * len(split)
+        for a, t in zip(taps, (tap[perm[:n].index(b)] for b in sorted(perm[:n]))):
+            spec[a] = (t, 1, 1)
+        parts.append(reshape(slice_axes(xr, spec), tuple(out)))
+    return parts
 
 
 def _tree(parts, fn):
@@ -321,11 +334,8 @@ def max_pool2d(x, size, stride=None, padding="valid", dilation=1, data_format="N
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    tiled = _tiles(x, 2, size, stride, padding, dilation, data_format, "max_pool2d")
-    if tiled is not None:
-        return _max(tiled[0], tiled[1])
-    parts, _, _ = _windows(x, 2, size, stride, padding, dilation, data_format, -np.inf,
-                           "max_pool2d")
+    parts = _tiles(x, 2, size, stride, padding, dilation, data_format, "max_pool2d") or \
+        _windows(x, 2, size, stride, padding, dilation, data_format, -np.inf, "max_pool2d")[0]
     return _tree(parts, maximum)
 
 
@@ -346,8 +356,8 @@ def avg_pool2d(x, size, stride=None, padding="valid", count_include_pad=True,
     x = as_node(x)
     tiled = _tiles(x, 2, size, stride, padding, 1, data_format, "avg_pool2d")
     if tiled is not None:
-        return _sum(tiled[0], tiled[1]) * (1.0 / math.prod(_ints(size, 2, "size", "")))
-    parts, pads, (last, sizes, axes, size, stride, _, outs) = _windows(
+        return _tree(tiled, lambda a, b: a + b) * (1.0 / len(tiled))
+    parts, pads, (sizes, axes, size, stride, _, outs) = _windows(
         x, 2, size, stride, padding, 1, data_format, 0.0, "avg_pool2d")
     total = _tree(parts, lambda a, b: a + b)
     if count_include_pad or not any(lo or hi for lo, hi in pads):
@@ -358,5 +368,5 @@ def avg_pool2d(x, size, stride=None, padding="valid", count_include_pad=True,
         start = np.arange(o) * s - lo
         per = np.minimum(start + w, n_in) - np.maximum(start, 0)
         count = count * per.reshape([-1 if j == k else 1 for j in range(len(outs))])
-    shape = outs + (1,) if last else outs
+    shape = outs + (1,) * (x.ndim - 1 - axes[-1])
     return total * const(1.0 / count.reshape(shape), x.dtype)

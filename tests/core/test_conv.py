@@ -39,12 +39,22 @@ def _torch_padding(x, padding):
     return x, padding
 
 
-def _nhwc(a):
-    return a.transpose(0, *range(2, a.ndim), 1)
+def _perm(fmt):
+    """Axes of the torch layout (N, C, *S) in the order of ``fmt``."""
+    n = len(fmt) - 2
+    spatial = tuple(range(2, n + 2))
+    if fmt.startswith("NC"):
+        return (0, 1) + spatial
+    return (0,) + spatial + (1,) if fmt.startswith("N") else spatial + (0, 1)
 
 
-def _nchw(a):
-    return a.transpose(0, a.ndim - 1, *range(1, a.ndim - 1))
+def _to(a, fmt):
+    return a.transpose(_perm(fmt))
+
+
+def _back(a, fmt):
+    p = _perm(fmt)
+    return a.transpose([p.index(i) for i in range(a.ndim)])
 
 
 def _hwio(k):
@@ -60,24 +70,23 @@ def _check_against_torch(fn, tfn, X, K, B, fmt, **kw):
     yt = tfn(Xt, Kt, Bt)
     U = rng.standard_normal(yt.shape)
     (yt * torch.tensor(U)).sum().backward()
-    last = fmt in ("NHWC", "NWC")
-    Xv, Kv, Uv = (_nhwc(X), _hwio(K), _nhwc(U)) if last else (X, K, U)
+    last = not fmt.startswith("NC")
+    Xv, Kv, Uv = _to(X, fmt), _hwio(K) if last else K, _to(U, fmt)
     x, k = sd.var("x", Xv.shape), sd.param("k", Kv.shape)
     b = None if B is None else sd.param("b", B.shape)
     y = fn(x, k, data_format=fmt, bias=b, **kw)
     env = {x: Xv, k: Kv, **({} if b is None else {b: B})}
     wrt = [x, k] + ([] if b is None else [b])
     out = sd.evaluate([y] + sd.vjp(y, wrt, sd.const(Uv)), env)
-    back = _nchw if last else (lambda a: a)
-    _close(back(out[0]), yt.detach().numpy(), f"{fn.__name__} {fmt} value")
-    _close(back(out[1]), Xt.grad.numpy(), f"{fn.__name__} {fmt} d/dx")
+    _close(_back(out[0], fmt), yt.detach().numpy(), f"{fn.__name__} {fmt} value")
+    _close(_back(out[1], fmt), Xt.grad.numpy(), f"{fn.__name__} {fmt} d/dx")
     _close(out[2], _hwio(Kt.grad.numpy()) if last else Kt.grad.numpy(),
            f"{fn.__name__} {fmt} d/dk")
     if B is not None:
         _close(out[3], Bt.grad.numpy(), f"{fn.__name__} {fmt} d/dbias")
 
 
-@pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("fmt", ["NCHW", "NHWC", "HWNC"])
 @pytest.mark.parametrize("case", CONV2D)
 def test_conv2d_matches_torch(case, fmt):
     cin, cout, groups, stride, padding, dilation, bias = case
@@ -95,7 +104,7 @@ def test_conv2d_matches_torch(case, fmt):
                              dilation=dilation, groups=groups)
 
 
-@pytest.mark.parametrize("fmt", ["NCW", "NWC"])
+@pytest.mark.parametrize("fmt", ["NCW", "NWC", "WNC"])
 @pytest.mark.parametrize("case", [(3, 4, 1, 1, 0, 1), (4, 6, 2, 2, 2, 1), (2, 2, 1, 1, "same", 2),
                                   (4, 8, 4, 1, (1, 3), 3)])
 def test_conv1d_matches_torch(case, fmt):
@@ -122,14 +131,13 @@ POOLS = [(2, None, 0, (8, 8)), (2, None, 0, (8, 9)), (3, 2, 1, (8, 9)),
          ((2, 3), (1, 2), (1, 1), (7, 8)), (2, 1, 0, (5, 6)), ((2, 4), None, 0, (6, 8))]
 
 
-@pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("fmt", ["NCHW", "NHWC", "HWNC"])
 @pytest.mark.parametrize("case", POOLS)
 def test_pooling_matches_torch(case, fmt):
     size, stride, padding, hw = case
     rng = np.random.default_rng(3)
     X = rng.standard_normal((2, 3) + hw)
-    Xv = _nhwc(X) if fmt == "NHWC" else X
-    back = _nchw if fmt == "NHWC" else (lambda a: a)
+    Xv = _to(X, fmt)
     x = sd.var("x", Xv.shape)
     runs = [(sd.max_pool2d(x, size, stride, padding, data_format=fmt), TF.max_pool2d, {}),
             (sd.avg_pool2d(x, size, stride, padding, data_format=fmt), TF.avg_pool2d, {})]
@@ -142,10 +150,9 @@ def test_pooling_matches_torch(case, fmt):
         yt = tfn(Xt, size, stride, padding, **kw)
         U = rng.standard_normal(yt.shape)
         (yt * torch.tensor(U)).sum().backward()
-        val, gx = sd.evaluate([y, sd.vjp(y, x, sd.const(_nhwc(U) if fmt == "NHWC" else U))],
-                              {x: Xv})
-        _close(back(val), yt.detach().numpy(), f"{tfn.__name__} {case} {fmt} value")
-        _close(back(gx), Xt.grad.numpy(), f"{tfn.__name__} {case} {fmt} d/dx")
+        val, gx = sd.evaluate([y, sd.vjp(y, x, sd.const(_to(U, fmt)))], {x: Xv})
+        _close(_back(val, fmt), yt.detach().numpy(), f"{tfn.__name__} {case} {fmt} value")
+        _close(_back(gx, fmt), Xt.grad.numpy(), f"{tfn.__name__} {case} {fmt} d/dx")
 
 
 def test_max_pool_ties_go_to_the_first_maximum():
@@ -209,7 +216,7 @@ def test_shape_errors_name_the_op_and_shapes():
             sd.var("v", (3, 8, 8)), sd.param("k", (4, 3, 3, 3)))
     _raises(r"conv2d: kernel `k` must be 4-d \(HWIO\)", sd.conv2d, sd.var("h", (1, 8, 8, 3)),
             sd.param("k", (3, 3, 3)), data_format="NHWC")
-    _raises(r"conv2d: data_format must be 'NCHW' or 'NHWC', got 'NCW'", sd.conv2d, x,
+    _raises(r"conv2d: data_format must be 'NCHW', 'NHWC', 'HWNC', got 'NCW'", sd.conv2d, x,
             sd.param("k", (4, 3, 3, 3)), data_format="NCW")
     _raises(r"conv2d: the channel and spatial dims of `z` must be ints", sd.conv2d,
             sd.var("z", (1, 3, None, 8)), sd.param("k", (4, 3, 3, 3)))
