@@ -12,6 +12,7 @@ MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdi
            "symdiff.losses", "symdiff.interpret", "symdiff.function", "symdiff.cost",
            "symdiff.modes", "symdiff.compare", "symdiff.models.estimators", "symdiff.tensor",
            "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops",
+           "symdiff.conv", "symdiff.models.cnn",
            "symdiff.models.mixture", "symdiff.numpy_dispatch"]
 
 
