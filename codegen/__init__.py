@@ -4,7 +4,12 @@
 it to the loop IR, render Python/Numba source, JIT it through the disk cache, wrap it in a
 Kernel. Only ``symdiff.codegen.jit`` imports numba (and only when a kernel is compiled).
 """
-_compiled = {}      # (graph, options) -> Kernel: compiling the same graph twice is free
+import collections
+
+# (graph, options) -> (program, jitted function, source, key): compiling the same graph again
+# in a process (a pickled kernel loaded by every task of a Dask job) costs no pass and no JIT
+_compiled = collections.OrderedDict()
+_CACHED = 64
 
 
 def compile_spec(spec, math="fast", parallel=False, fastmath=True):
@@ -18,6 +23,12 @@ def compile_spec(spec, math="fast", parallel=False, fastmath=True):
     if math not in ("fast", "libm"):
         raise ValueError(f"compile: math must be 'fast' or 'libm', got {math!r}")
     options = {"math": math, "parallel": bool(parallel), "fastmath": bool(fastmath)}
+    ident = _identity(spec, options)
+    hit = _compiled.get(ident)
+    if hit is not None and jit._loaded.get(hit[3]) is hit[1]:   # still the loaded kernel
+        _compiled.move_to_end(ident)
+        jit.STATS["reused"] += 1
+        return Kernel(spec, *hit, options)
     nodes = prepare(spec.outputs + [v for _, v in spec.updates])
     outputs, news = nodes[:len(spec.outputs)], nodes[len(spec.outputs):]
     updates = list(zip([v for v, _ in spec.updates], news))
@@ -29,4 +40,18 @@ def compile_spec(spec, math="fast", parallel=False, fastmath=True):
                  [(b.dtype, len(b.shape)) for b in program.outputs] +
                  [(dtype, 1) for dtype in arena_dtypes(program)] + [("int64", 1)])
     fn, key = jit.load(source, arg_types)
+    _compiled[ident] = (program, fn, source, key)
+    if len(_compiled) > _CACHED:
+        _compiled.popitem(last=False)
     return Kernel(spec, program, fn, source, key, options)
+
+
+def _identity(spec, options):
+    """What the compiled code depends on: the graph of every output and update, the
+    parameters in call order, which vars are updated, and the options (not the structure
+    of the outputs or the values of held state, which the Kernel object carries)."""
+    from symdiff.graph import digest
+    nodes = spec.outputs + [v for _, v in spec.updates] + spec.params + \
+        [v for v, _ in spec.updates]
+    return (tuple(digest(n) for n in nodes), len(spec.outputs), len(spec.updates),
+            len(spec.params), tuple(sorted(options.items())))
