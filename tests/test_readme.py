@@ -13,7 +13,8 @@ MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdi
            "symdiff.modes", "symdiff.compare", "symdiff.models.estimators", "symdiff.tensor",
            "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops",
            "symdiff.conv", "symdiff.models.cnn",
-           "symdiff.models.mixture", "symdiff.numpy_dispatch"]
+           "symdiff.models.mixture", "symdiff.numpy_dispatch",
+           "symdiff.dask"]
 
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
