@@ -108,3 +108,15 @@ def test_checkpointed_loop_kernel():
     f = sd.compile([xs, W], outs)
     args = [R.standard_normal((7, 2, 3)), 0.5 * R.standard_normal((3, 3))]
     close(f(*args), sd.evaluate(outs, dict(zip([xs, W], args))))
+
+
+def test_jacobians_and_hessian_through_a_loop_kernel():
+    """Tangents and cotangents with a batch axis of directions move behind the scanned axis."""
+    xs = sd.var("xs", (4, 2, 3))
+    W = sd.param("W", (3, 3))
+    hT, hs = sd.scan(lambda h, x: (sd.tanh(h @ W + x),) * 2, sd.const(np.zeros((2, 3))), xs)
+    outs = [sd.jacobian(hs, W, mode="forward"), sd.jacobian(hT, W, mode="reverse"),
+            sd.hessian(sd.sum(hs ** 2), W)]
+    f = sd.compile([xs, W], outs)
+    args = [R.standard_normal((4, 2, 3)), 0.5 * R.standard_normal((3, 3))]
+    close(f(*args), sd.evaluate(outs, dict(zip([xs, W], args))))
