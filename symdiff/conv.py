@@ -208,7 +208,7 @@ def _patches(xs, padded, ks, outs, stride, dilation):
     return take(flat, const(idx), axis=0)
 
 
-def conv2d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="NCHW",
+def conv2d(x, k, stride=1, padding="same", dilation=1, groups=1, data_format="NCHW",
            bias=None):
     """2-D convolution (cross-correlation, torch.nn.functional.conv2d's semantics).
 
@@ -220,8 +220,9 @@ def conv2d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="N
                                                 * k[o, c, p, q]       (g = o // (O / groups))
 
     and spatial size out = floor((in + lo + hi - d (k - 1) - 1) / s) + 1. ``stride`` and
-    ``dilation`` are an int or a pair; ``padding`` is "valid", "same" (out = ceil(in / s)),
-    an int or a pair of ints (each on both sides), or ((lo_h, hi_h), (lo_w, hi_w)).
+    ``dilation`` are an int or a pair; ``padding`` is "same" (the default, as in Flax's
+    nn.Conv: out = ceil(in / s)), "valid" (torch's default, padding=0), an int or a pair of
+    ints (each on both sides), or ((lo_h, hi_h), (lo_w, hi_w)).
     ``groups`` splits the channels into independent convolutions (groups = C: depthwise).
     ``bias``: an optional (O,) vector added per output channel.
 
@@ -230,14 +231,14 @@ def conv2d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="N
     >>> sd.conv2d(x, k, stride=2, padding="same", data_format="NHWC").shape
     (None, 3, 3, 8)
     >>> x1 = sd.var("x1", (1, 1, 3, 3)); k1 = sd.const(np.ones((1, 1, 2, 2)))
-    >>> sd.evaluate(sd.conv2d(x1, k1), {x1: np.arange(9.0).reshape(1, 1, 3, 3)})[0, 0]
+    >>> sd.evaluate(sd.conv2d(x1, k1, padding="valid"), {x1: np.arange(9.0).reshape(1, 1, 3, 3)})[0, 0]
     array([[ 8., 12.],
            [20., 24.]])
     """
     return _conv(x, k, 2, stride, padding, dilation, groups, data_format, bias, "conv2d")
 
 
-def conv1d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="NCW",
+def conv1d(x, k, stride=1, padding="same", dilation=1, groups=1, data_format="NCW",
            bias=None):
     """1-D convolution (torch.nn.functional.conv1d): x (N, C, L) with kernel OIW (O, C /
     groups, kw) for "NCW", or x (N, L, C) with kernel WIO for "NWC";
@@ -247,7 +248,7 @@ def conv1d(x, k, stride=1, padding="valid", dilation=1, groups=1, data_format="N
 
     >>> import symdiff as sd, numpy as np
     >>> x = sd.var("x", (1, 1, 5)); k = sd.const(np.array([[[1.0, -1.0]]]))
-    >>> sd.evaluate(sd.conv1d(x, k), {x: np.array([[[0.0, 1, 3, 6, 10]]])}).tolist()
+    >>> sd.evaluate(sd.conv1d(x, k, padding="valid"), {x: np.array([[[0.0, 1, 3, 6, 10]]])}).tolist()
     [[[-1.0, -2.0, -3.0, -4.0]]]
     """
     return _conv(x, k, 1, stride, padding, dilation, groups, data_format, bias, "conv1d")

@@ -201,6 +201,12 @@ def _raises(match, fn, *args, **kw):
         fn(*args, **kw)
 
 
+def test_conv_pads_same_by_default():
+    x = sd.var("x", (None, 3, 7, 6))
+    assert sd.conv2d(x, sd.param("k", (4, 3, 3, 2)), stride=2).shape == (x.shape[0], 4, 4, 3)
+    assert sd.conv1d(sd.var("s", (2, 3, 9)), sd.param("w", (4, 3, 5))).shape == (2, 4, 9)
+
+
 def test_shape_errors_name_the_op_and_shapes():
     x = sd.var("x", (None, 3, 8, 8))
     _raises(r"conv2d: input `x` \(None, 3, 8, 8\) \(NCHW\) has 3 channels, kernel `k` "
@@ -209,9 +215,10 @@ def test_shape_errors_name_the_op_and_shapes():
     _raises(r"conv2d: groups=2 must divide the input channels \(3\)", sd.conv2d, x,
             sd.param("k", (4, 1, 3, 3)), groups=2)
     _raises(r"conv2d: the kernel \(9, 9\) \(extent 9 with dilation\) is larger than the padded "
-            r"input \(8 \+ 0 \+ 0 = 8\)", sd.conv2d, x, sd.param("k", (4, 3, 9, 9)))
+            r"input \(8 \+ 0 \+ 0 = 8\)", sd.conv2d, x, sd.param("k", (4, 3, 9, 9)),
+            padding="valid")
     _raises(r"conv2d: the kernel \(3, 3\) \(extent 5 with dilation\)", sd.conv2d,
-            sd.var("s", (1, 3, 4, 4)), sd.param("k", (4, 3, 3, 3)), dilation=2)
+            sd.var("s", (1, 3, 4, 4)), sd.param("k", (4, 3, 3, 3)), dilation=2, padding=0)
     _raises(r"conv2d: input `v` must be 4-d \(NCHW\), got shape \(3, 8, 8\)", sd.conv2d,
             sd.var("v", (3, 8, 8)), sd.param("k", (4, 3, 3, 3)))
     _raises(r"conv2d: kernel `k` must be 4-d \(HWIO\)", sd.conv2d, sd.var("h", (1, 8, 8, 3)),
