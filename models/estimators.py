@@ -68,7 +68,8 @@ class _Estimator:
     def _train(self, model, X, y, score):
         """Compile the model, hold out a validation split for early stopping, train."""
         self.n_features_in_ = X.shape[1]
-        self.trainer_ = Trainer(model, self.lr, self.momentum, outputs=self._step_outputs)
+        self.trainer_ = Trainer(model, self.lr, self.momentum, outputs=self._step_outputs,
+                                optimizer=getattr(self, "optimizer", None))
         X_val = y_val = None
         if self.early_stopping and self.validation_fraction:
             idx = np.random.default_rng(self.seed).permutation(len(X))
@@ -102,7 +103,9 @@ class _Classifier(_Estimator):
 
 
 class MLPClassifier(_Classifier):
-    """MLP with a softmax output and cross-entropy, trained by mini-batch SGD.
+    """MLP with a softmax output and cross-entropy, trained by mini-batch SGD (with momentum)
+    or by ``optimizer=`` "sgd" | "momentum" | "nesterov" | "adam" | "adamw" | "rmsprop" |
+    "adagrad" (``symdiff.models.optimizers``, torch.optim's update rules).
 
     >>> from symdiff.models import MLPClassifier
     >>> import numpy as np
@@ -115,8 +118,10 @@ class MLPClassifier(_Classifier):
 
     def __init__(self, hidden=(128, 64), activation="tanh", lr=0.05, momentum=0.9,
                  batch_size=32, epochs=30, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=1):
+                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=1,
+                 optimizer=None):
         self.hidden, self.activation, self.lr, self.momentum = hidden, activation, lr, momentum
+        self.optimizer = optimizer        # None: SGD (with momentum), else optimizers.py
         self.batch_size, self.epochs, self.l2 = batch_size, epochs, l2
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.patience, self.seed, self.dtype, self.verbose = patience, seed, dtype, verbose
@@ -252,9 +257,11 @@ class MLPRegressor(MLPClassifier):
 
     def __init__(self, hidden=(64,), activation="tanh", output="linear", lr=0.05,
                  momentum=0.9, batch_size=32, epochs=200, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, seed=0, dtype="float64", verbose=1):
+                 validation_fraction=0.1, patience=10, seed=0, dtype="float64", verbose=1,
+                 optimizer=None):
         super().__init__(hidden, activation, lr, momentum, batch_size, epochs, l2,
-                         early_stopping, validation_fraction, patience, seed, dtype, verbose)
+                         early_stopping, validation_fraction, patience, seed, dtype, verbose,
+                         optimizer)
         self.output = output
 
     def fit(self, X, y):

@@ -11,15 +11,35 @@ import numpy as np
 
 import symdiff as sd
 
+from .optimizers import optimizer_updates
+
 
 class Trainer:
     """Compiled step, epoch and prediction kernels sharing one set of parameter arrays."""
 
-    def __init__(self, model, lr=0.1, momentum=0.0, backend="numba", outputs=()):
+    def __init__(self, model, lr=0.1, momentum=0.0, backend="numba", outputs=(),
+                 optimizer=None, **hyper):
         self.model = model
         self.params = {p: np.array(model.init[p], dtype=p.dtype, order="C")
                        for p in model.params}
         grads = sd.grad(model.loss, model.params)
+        if optimizer is None:
+            updates, state = self._momentum_updates(grads, lr, momentum)
+        else:                   # models/optimizers.py: torch.optim's rules, state included
+            updates, opt_state, self.hyper = optimizer_updates(
+                optimizer, model.params, grads, lr, momentum=momentum or 0.9, **hyper)
+            state = {**self.params, **opt_state}
+        t0 = time.perf_counter()
+        extra = [model.outputs[k] for k in outputs]
+        self.step = sd.compile(model.inputs, [model.loss] + extra, updates=updates, state=state,
+                               backend=backend)
+        self.predictors = {k: sd.compile([model.x], o, state=self.params, backend=backend)
+                           for k, o in model.outputs.items() if k not in outputs}
+        self.compile_seconds = time.perf_counter() - t0
+
+    def _momentum_updates(self, grads, lr, momentum):
+        """The seeds' SGD, with momentum v <- mu v - lr g, theta <- theta + v."""
+        model = self.model
         dtype = model.params[0].dtype
         # learning rate and momentum are state, not constants: changing them needs no compile
         rate, mom = sd.var("learning_rate", (), dtype), sd.var("momentum", (), dtype)
@@ -35,13 +55,7 @@ class Trainer:
                 updates[p] = p + new_v
             else:
                 updates[p] = p - rate * g
-        t0 = time.perf_counter()
-        extra = [model.outputs[k] for k in outputs]
-        self.step = sd.compile(model.inputs, [model.loss] + extra, updates=updates, state=state,
-                               backend=backend)
-        self.predictors = {k: sd.compile([model.x], o, state=self.params, backend=backend)
-                           for k, o in model.outputs.items() if k not in outputs}
-        self.compile_seconds = time.perf_counter() - t0
+        return updates, state
 
     @property
     def epoch_compile_seconds(self):
