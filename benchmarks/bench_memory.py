@@ -5,7 +5,8 @@ Python heap (tracemalloc) beside RSS so that growth in Python objects can be tol
 native memory (Numba's compiled code and LLVM state).
 
 Run: python benchmarks/bench_memory.py [--compiles 500] [--calls 100000]
-Prints a Markdown table for RESULTS.md.
+Prints a Markdown table for RESULTS.md. Takes ~40 min on 2 busy cores, nearly all of it the
+500 cold compiles (tracemalloc slows them too).
 """
 import argparse
 import gc
