@@ -124,6 +124,47 @@ def map_rows(f, *arrays, broadcast=()):
     return result[0] if len(result) == 1 else result
 
 
+def _slice_call(kernel, lo, hi, *arrays_and_params):
+    """The kernel on rows lo:hi of a chunk's arrays (the first ``n`` arguments)."""
+    n = arrays_and_params[0]
+    arrays, params = arrays_and_params[1:n + 1], arrays_and_params[n + 1:]
+    return _call(kernel, *[a[lo:hi] for a in arrays], *params)
+
+
+def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, momentum=0.0,
+             backend="numba", scheduler=None):
+    """Synchronous data-parallel mini-batch SGD: each step takes the next slice of every row
+    chunk (chunk i contributes rows s * n_i / S to (s + 1) * n_i / S at step s of S), sums
+    the chunks' gradients of the additive ``loss`` (tree reduction), and updates the
+    parameters on the client by v <- momentum v - lr g / rows, p <- p + v (the gradient of
+    the mean over the step's rows). Parameters go to the workers once per step. Returns
+    ({param: fitted value}, the per-step mean losses)."""
+    params = {p: np.array(v, dtype=p.dtype) for p, v in params.items()}
+    data = [X] if y is None else [X, y]
+    key = (loss, tuple(params), tuple(inputs), backend)
+    if key not in _kernels:
+        _kernels[key] = _compile(list(inputs) + list(params),
+                                 value_and_grad(loss, list(params)), backend=backend)
+    kernel, blocks = _kernels[key], _rows(data)
+    sizes = data[0].chunks[0] if isinstance(data[0], da.Array) else (len(data[0]),)
+    steps = steps_per_epoch or max(1, min(sizes))
+    velocity = {p: np.zeros_like(v) for p, v in params.items()}
+    losses = []
+    for _ in range(epochs):
+        for s in range(steps):
+            values = _send(params.values())
+            cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
+            parts = [delayed(_slice_call, pure=True)(kernel, lo, hi, len(b), *b, *values)
+                     for (lo, hi), b in zip(cuts, blocks) if hi > lo]
+            (total,) = dask.compute(_tree_sum(parts), scheduler=scheduler)
+            rows = sum(hi - lo for lo, hi in cuts)
+            losses.append(float(total[0]) / rows)
+            for p, g in zip(params, total[1:]):
+                velocity[p] = momentum * velocity[p] - lr * g / rows
+                params[p] = params[p] + velocity[p]
+    return params, np.array(losses)
+
+
 def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba",
                   scheduler=None, **options):
     """Fit ``params`` ({param: initial value}) by ``scipy.optimize.minimize`` with the
@@ -147,4 +188,4 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     return unpack(res.x), res
 
 
-__all__ = ["value_and_grad_over", "map_rows", "minimize_over"]
+__all__ = ["value_and_grad_over", "map_rows", "minimize_over", "sgd_over"]

@@ -90,3 +90,27 @@ def test_a_local_cluster_of_two_worker_processes(cache_dir):
     assert len(set(workers.values())) == 2
     np.testing.assert_allclose(value, want[0], rtol=1e-12)
     np.testing.assert_allclose(grads[w], want[1], rtol=1e-12, atol=1e-12)
+
+
+def test_sgd_over_equals_the_same_steps_in_one_process():
+    x, y, w, b, z, loss = logistic()
+    Xn, yn, X, Y = data(chunks=(400, 600))
+    start = {w: np.zeros(D), b: np.array(0.0)}
+    fitted, losses = sdd.sgd_over(loss, X, Y, start, [x, y], lr=0.5, epochs=2,
+                                  steps_per_epoch=4, momentum=0.9, scheduler="sync")
+    # the same steps on the whole array: step s uses rows s/4..(s+1)/4 of each chunk
+    g = sd.grad(loss, [w, b])
+    p, v, ref = {w: np.zeros(D), b: np.array(0.0)}, {w: 0.0, b: 0.0}, []
+    for _ in range(2):
+        for s in range(4):
+            rows = np.concatenate([np.arange(400)[s * 100:(s + 1) * 100],
+                                   400 + np.arange(600)[s * 150:(s + 1) * 150]])
+            env = {x: Xn[rows], y: yn[rows], **p}
+            vals = sd.evaluate([loss] + g, env)
+            ref.append(float(vals[0]) / len(rows))
+            for q, gq in zip((w, b), vals[1:]):
+                v[q] = 0.9 * v[q] - 0.5 * gq / len(rows)
+                p[q] = p[q] + v[q]
+    np.testing.assert_allclose(losses, ref, rtol=1e-12)
+    np.testing.assert_allclose(fitted[w], p[w], rtol=1e-12, atol=1e-13)
+    assert losses[-1] < losses[0]
