@@ -255,14 +255,55 @@ def toposort(outputs):
 
 
 def substitute(outputs, mapping):
-    """Rebuild ``outputs`` with each key of ``mapping`` replaced by its value (shapes re-inferred)."""
+    """Rebuild ``outputs`` with each key of ``mapping`` replaced by its value (shapes
+    re-inferred). Where a replacement fixes a symbolic dim of the node it replaces (a var of
+    shape (None, 3) by one of shape (5, 3)), that dim becomes the size everywhere: in reshape
+    and broadcast targets and in ``size_of`` leaves.
+
+    >>> import symdiff as sd
+    >>> x = sd.var("x", (None, 3))
+    >>> y = sd.mean(x, axis=0).reshape((1, 3))
+    >>> [z] = sd.substitute([y], {x: sd.var("x5", (5, 3))})
+    >>> z.shape
+    (1, 3)
+    """
     new = dict(mapping)
+    dims = _fixed_dims(mapping)
     for n in toposort(outputs):
         if n in new:
             continue
+        if n.op is Op.DIM and n.arg[0] in dims:             # size_of a now fixed dim
+            new[n] = _fe.const(dims[n.arg[0]], n.dtype)
+            continue
         src = tuple(new[s] for s in n.src)
-        new[n] = n if all(a is b for a, b in zip(src, n.src)) else Node.make(n.op, src, n.arg)
+        arg = _map_dims(n.arg, dims) if dims and n.op is not Op.VAR else n.arg
+        same = arg is n.arg and all(a is b for a, b in zip(src, n.src))
+        new[n] = n if same else Node.make(n.op, src, arg)
     return [new[o] for o in outputs]
+
+
+def _fixed_dims(mapping):
+    """{symbolic dim: its replacement} from keys and values of equal rank."""
+    dims = {}
+    for k, v in mapping.items():
+        if isinstance(k, Node) and isinstance(v, Node) and k.ndim == v.ndim:
+            for d, e in zip(k.shape, v.shape):
+                if not isinstance(d, int) and d is not e:
+                    dims[d] = e
+    return dims
+
+
+def _map_dims(arg, dims):
+    """``arg`` with the dims of ``dims`` replaced (the same object when nothing changes)."""
+    if isinstance(arg, tuple):
+        out = tuple(_map_dims(a, dims) for a in arg)
+        return arg if all(a is b for a, b in zip(out, arg)) else out
+    if isinstance(arg, (int, float, str, bool, type(None))):
+        return arg
+    try:
+        return dims.get(arg, arg)
+    except TypeError:                     # unhashable: not a dim
+        return arg
 
 
 def leaves(outputs, op=Op.VAR):

@@ -110,3 +110,18 @@ def test_hvp_both_modes_match_hessian():
     H = sd.evaluate(sd.hessian(y, x), {x: xv})
     for mode in ("forward", "reverse"):
         assert np.allclose(sd.evaluate(sd.hvp(y, x, v, mode=mode), {x: xv}), H @ v, rtol=1e-12)
+
+
+def test_substitute_fixes_a_symbolic_dim_everywhere():
+    """Replacing a (None, 3) var by a (5, 3) one: reshape/broadcast targets and size_of
+    leaves that name the symbol follow (they used to keep it and fail to rebuild)."""
+    x = sd.var("x", (None, 3))
+    loss = sd.mean(sd.logsumexp(x, axis=1)) + \
+        sd.sum(sd.broadcast_to(sd.sum(x, axis=0), (x.shape[0], 3)))
+    x5 = sd.var("x5", (5, 3))
+    [fixed] = sd.substitute([loss], {x: x5})
+    X = np.random.default_rng(0).random((5, 3))
+    assert fixed.shape == () and all(isinstance(d, int) for n in sd.toposort([fixed])
+                                     for d in n.shape)
+    np.testing.assert_allclose(sd.evaluate(fixed, {x5: X}), sd.evaluate(loss, {x: X}),
+                               rtol=1e-15)
