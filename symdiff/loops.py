@@ -113,37 +113,35 @@ class ScanBody:
         return ("carry", k) if k < nc else ("y", k - nc) if k < nc + ny else \
             ("hist", k - nc - ny)
 
-    def steps(self, xs_values, length):
+    def steps(self, length):
         """The loop's step indices in execution order."""
         order = range(length)
         return reversed(order) if self.reverse else order
 
     # --- the reference interpreter --------------------------------------------------------
-    def evaluate(self, values, shape):
+    def evaluate(self, values):
         """Every output of the loop for the source arrays ``values`` (the last result is kept,
         so that the outputs of one loop, evaluated one after another, run it once)."""
         last = self._last
         if last is not None and len(last[0]) == len(values) and \
                 all(a is b for a, b in zip(last[0], values)):
             return last[1]
-        results = self._run(values, shape)
+        results = self._run(values)
         self._last = (tuple(values), results)
         return results
 
-    def _run(self, values, shape):
+    def _run(self, values):
         from .interpret import run
         from .signature import Signature
         nc, nx = self.n_carry, len(self.xs)
         carry = [np.asarray(v) for v in values[:nc]]
         xs, consts = values[nc:nc + nx], values[nc + nx:]
-        length = xs[0].shape[0] if xs else self.length
-        if not isinstance(length, int):
-            length = shape[0]
+        length = xs[0].shape[0] if xs else self.length     # an int when there are no xs
         if self._sig is None:
             self._sig = (Signature(self.placeholders, self.outs), toposort(list(self.outs)))
         sig, order = self._sig
         ys, hist = [None] * length, [None] * length
-        for t in self.steps(xs, length):
+        for t in self.steps(length):
             hist[t] = carry
             arrays, sizes = sig.bind(carry + [x[t] for x in xs] + list(consts))
             out = run(order, list(self.outs), dict(zip(self.placeholders, arrays)), sizes)

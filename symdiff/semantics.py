@@ -206,7 +206,7 @@ SEMANTICS = {
     Op.SCATTER_ADD: _scatter_add,
     Op.CUMSUM: lambda arg, shape, x: np.cumsum(x, axis=arg),
     Op.ARGMAX: _argmax,
-    Op.SCAN: lambda arg, shape, *v: arg[0].evaluate(v, shape)[arg[1]],
+    Op.SCAN: lambda arg, shape, *v: arg[0].evaluate(v)[arg[1]],
 }
 
 
