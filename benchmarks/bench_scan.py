@@ -13,7 +13,6 @@ Run: python benchmarks/bench_scan.py [--hidden 128] [--batch 1,32] [--dtype floa
 """
 import argparse
 import os
-import statistics
 import tempfile
 import time
 
@@ -23,20 +22,9 @@ import symdiff as sd
 from symdiff.models import recurrent
 from symdiff.models.layers import Builder
 
+from bench_tensor import timeit          # blocks of repeats, peers one after another
+
 D_IN = 64
-
-
-def timeit(fns, repeats, rounds=2):
-    """Median seconds of each callable, in blocks of repeats, peers one after another."""
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            f()
-            for _ in range(repeats):
-                t = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def symdiff_model(T, batch, hidden, dtype):
