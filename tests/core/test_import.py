@@ -50,7 +50,12 @@ def test_an_existing_core_type_is_respected(monkeypatch):
 
 
 def test_tune_openblas_sets_skylakex_on_avx512(monkeypatch):
-    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    # setenv first, so that monkeypatch records the variable's original state and restores it
+    # at the end (delenv of an absent variable records nothing: the SkylakeX that
+    # tune_openblas sets leaked into every later subprocess, where OpenBLAS's AVX-512 kernels
+    # died of SIGILL on this CPU without AVX-512)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "placeholder")
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
     monkeypatch.setattr(_blas, "cpu_flags", lambda: set(_blas._NEEDED) | {"sse2"})
     assert sd.tune_openblas() == "SkylakeX" and os.environ["OPENBLAS_CORETYPE"] == "SkylakeX"
     monkeypatch.delenv("OPENBLAS_CORETYPE")
