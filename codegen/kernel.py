@@ -53,6 +53,13 @@ class Kernel:
         self._flat = isinstance(flat, list) and len(flat) == len(spec.outputs) and all(
             not isinstance(o, (list, tuple, dict)) for o in flat)
 
+    ready = True           # compiled before compile() returned (no background tier yet)
+
+    def wait(self, timeout=None):
+        """Block until the compiled kernel is in use: it already is (compile is synchronous);
+        returns True."""
+        return True
+
     def __reduce__(self):
         from symdiff.function import compile_again
         return compile_again, self.spec.recipe("numba", self.options)

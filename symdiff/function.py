@@ -322,6 +322,12 @@ class Function:
         self.order = toposort(self.graph_outputs)
         self._lock = threading.Lock() if spec.updates else None
 
+    ready = True           # nothing to compile
+
+    def wait(self, timeout=None):
+        """Nothing to wait for; returns True (the same interface as a Numba kernel)."""
+        return True
+
     def __reduce__(self):
         return compile_again, self.spec.recipe("numpy", {})
 

@@ -88,6 +88,7 @@ def test_compiled_functions_pickle_with_their_state(tmp_path, cache_dir):
         w0 = np.zeros(3)
         f = sd.compile([x], loss, backend=backend, updates={w: w - 0.1 * sd.grad(loss, w)},
                        state={w: w0})
+        assert f.ready and f.wait()                  # compiled before compile() returned
         f(X)                                         # one step: the state moved
         g = pickle.loads(pickle.dumps(f))
         assert g.backend == backend
