@@ -71,6 +71,7 @@ class Spec:
 
     def _check_state(self, state):
         state_vars, values = [], {}
+        updated = {v for v, _ in self.updates}
         for var, value in dict(state).items():
             if not isinstance(var, Node) or var.op is not Op.VAR:
                 raise TypeError(f"compile: state keys must be vars/params, got `{var}`")
@@ -83,6 +84,15 @@ class Spec:
             if not (flags.c_contiguous and flags.writeable and flags.aligned and
                     arr.dtype.isnative):
                 arr = np.array(arr, dtype=arr.dtype.newbyteorder("="), order="C")
+            if var in updated and isinstance(value, np.ndarray) and arr is not value:
+                # the updates would go to a copy: the caller's array would silently stay
+                raise ArgumentError(
+                    f"compile: state[{var.name!r}] is updated in place, but the array given "
+                    f"({value.dtype}, {'C' if value.flags.c_contiguous else 'non-C'} order, "
+                    f"{'writable' if value.flags.writeable else 'read-only'}) would have to "
+                    f"be copied to {var.dtype}, C order, writable: pass "
+                    f"np.ascontiguousarray(value, dtype=np.{var.dtype}) (a writable copy) and "
+                    f"read the trained values from it or from f.state")
             state_vars.append(var)
             values[var] = arr
         return state_vars, values

@@ -139,3 +139,21 @@ def test_output_structure_is_preserved():
     f = sd.compile([x], (x, [sd.sum(x)]), backend="numpy")
     r = f(np.ones(2))
     assert isinstance(r, tuple) and isinstance(r[1], list)
+
+
+@pytest.mark.parametrize("value", [np.zeros(3, np.float32), np.zeros(6)[::2],
+                                   np.zeros(3).copy()])
+def test_updated_state_that_would_be_copied_is_refused(value):
+    """An updated state array that compile would have to copy (another dtype, a strided
+    view, read-only) is refused: the updates would go to the copy and the caller's array
+    would silently stay as it was. Python lists and scalars are converted (no caller array)."""
+    w = sd.param("w", (3,))
+    loss = sd.sum(w * w)
+    upd = {w: w - 0.1 * sd.grad(loss, w)}
+    if value.flags.c_contiguous and value.dtype == np.float64:
+        value.setflags(write=False)
+    with pytest.raises(sd.ArgumentError, match=r"state\['w'\] is updated in place"):
+        sd.compile([], loss, updates=upd, state={w: value}, backend="numpy")
+    f = sd.compile([], loss, updates=upd, state={w: [1.0, 2.0, 3.0]}, backend="numpy")
+    f()
+    np.testing.assert_allclose(f.state[w], [0.8, 1.6, 2.4])
