@@ -24,6 +24,7 @@ import numpy as np
 import symdiff as sd
 
 from .objectives import gmm_loglik
+from .optimizers import optimizer_updates
 
 
 class GaussianMixtureGD:
@@ -48,29 +49,19 @@ class GaussianMixtureGD:
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 2 or not np.isfinite(X).all():
             raise ValueError("GaussianMixtureGD.fit: X must be a finite 2-d array")
-        K, d = self.n_components, X.shape[1]
-        x = sd.var("x", ("n", d))
+        x = sd.var("x", ("n", X.shape[1]))
         init = self._init(X)
         params = {name: sd.param(name, v.shape) for name, v in init.items()}
         loss = sd.mean(gmm_loglik(x, params["alphas"], params["means"], params["icf"]))
-        grads = sd.grad(loss, list(params.values()))
-        state = {p: init[name].copy() for name, p in params.items()}
-        t = sd.var("t", ())
-        state[t] = np.array(0.0)
-        updates = {t: t + 1}
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        for p, g in zip(params.values(), grads):
-            m, v = sd.var(f"m_{p.name}", p.shape), sd.var(f"v_{p.name}", p.shape)
-            state[m], state[v] = np.zeros(p.shape), np.zeros(p.shape)
-            m2, v2 = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-            m_hat, v_hat = m2 / (1 - b1 ** (t + 1)), v2 / (1 - b2 ** (t + 1))
-            updates.update({m: m2, v: v2,
-                            p: p + self.learning_rate * m_hat / (sd.sqrt(v_hat) + eps)})
+        # ascent on the log-likelihood: Adam's descent on its negative
+        grads = sd.grad(-loss, list(params.values()))
+        updates, state, _ = optimizer_updates("adam", list(params.values()), grads,
+                                              self.learning_rate)
+        state.update({p: init[name].copy() for name, p in params.items()})
         step = sd.compile([x], loss, updates=updates, state=state, backend=self.backend)
         self.loglik_curve_ = np.array([float(step(X)) for _ in range(self.steps)])
         alphas, self.means_, self.icf_ = (state[params[k]] for k in ("alphas", "means", "icf"))
         self.weights_ = np.exp(alphas - alphas.max()) / np.exp(alphas - alphas.max()).sum()
-        self._alphas = alphas
         self._score = sd.compile([x], gmm_loglik(x, *(sd.const(v) for v in (
             alphas, self.means_, self.icf_))), backend=self.backend)
         return self

@@ -38,7 +38,7 @@ class Trainer:
         self.compile_seconds = time.perf_counter() - t0
 
     def _momentum_updates(self, grads, lr, momentum):
-        """The seeds' SGD, with momentum v <- mu v - lr g, theta <- theta + v."""
+        """SGD theta <- theta - lr g; with momentum v <- mu v - lr g, theta <- theta + v."""
         model = self.model
         dtype = model.params[0].dtype
         # learning rate and momentum are state, not constants: changing them needs no compile

@@ -35,6 +35,15 @@ from .function import compile as _compile
 _kernels = {}          # (loss, params, inputs, backend) -> compiled value-and-gradient
 
 
+def _value_and_grad_kernel(loss, params, inputs, backend):
+    """The compiled [loss, gradients...] of ``loss`` w.r.t. ``params`` (cached per process)."""
+    key = (loss, tuple(params), tuple(inputs), backend)
+    if key not in _kernels:
+        _kernels[key] = _compile(list(inputs) + list(params),
+                                 value_and_grad(loss, list(params)), backend=backend)
+    return _kernels[key]
+
+
 def _client():
     try:
         from distributed import get_client
@@ -94,11 +103,7 @@ def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=N
     data = [X] if y is None else [X, y]
     if len(inputs) != len(data):
         raise ValueError(f"value_and_grad_over: {len(inputs)} inputs for {len(data)} arrays")
-    key = (loss, tuple(params), tuple(inputs), backend)
-    if key not in _kernels:
-        _kernels[key] = _compile(list(inputs) + list(params),
-                                 value_and_grad(loss, list(params)), backend=backend)
-    kernel = _kernels[key]
+    kernel = _value_and_grad_kernel(loss, params, inputs, backend)
     values = _send(params.values())
     parts = [delayed(_call, pure=True)(kernel, *blocks, *values) for blocks in _rows(data)]
     (total,) = dask.compute(_tree_sum(parts), scheduler=scheduler)
@@ -141,11 +146,7 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
     ({param: fitted value}, the per-step mean losses)."""
     params = {p: np.array(v, dtype=p.dtype) for p, v in params.items()}
     data = [X] if y is None else [X, y]
-    key = (loss, tuple(params), tuple(inputs), backend)
-    if key not in _kernels:
-        _kernels[key] = _compile(list(inputs) + list(params),
-                                 value_and_grad(loss, list(params)), backend=backend)
-    kernel, blocks = _kernels[key], _rows(data)
+    kernel, blocks = _value_and_grad_kernel(loss, params, inputs, backend), _rows(data)
     sizes = data[0].chunks[0] if isinstance(data[0], da.Array) else (len(data[0]),)
     steps = steps_per_epoch or max(1, min(sizes))
     velocity = {p: np.zeros_like(v) for p, v in params.items()}

@@ -277,16 +277,3 @@ def _vjp_loop(n, g, nb, spec):
     consts = list(zip(body.consts, n.src[nc + nx:]))
     return make_scan(carries, xs, consts, spec["outs"], not body.reverse, body.length,
                      _tag(body, "vjp")), dict(xs)
-
-
-def loop_nodes(outputs):
-    """Every SCAN node reachable from ``outputs``, including those inside loop bodies."""
-    seen, stack, found = set(), list(outputs), []
-    while stack:
-        for m in toposort(stack):
-            if m.op is Op.SCAN and m not in seen:
-                seen.add(m)
-                found.append(m)
-        stack = [o for m in found if m.arg[0] not in seen for o in m.arg[0].outs]
-        seen.update(m.arg[0] for m in found)
-    return found

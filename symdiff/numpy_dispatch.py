@@ -64,10 +64,6 @@ def _reduction(fn):
     return call
 
 
-def _transpose(a, axes=None):
-    return F.transpose(a, axes)
-
-
 # NumPy function -> (symdiff function, the keyword arguments it takes)
 FUNCTIONS = {
     np.dot: (_dot, ()), np.matmul: (F.matmul, ()),
@@ -81,7 +77,7 @@ FUNCTIONS = {
     np.where: (_where, ()),
     np.concatenate: (T.concatenate, ("axis",)), np.stack: (J.stack, ("axis",)),
     np.split: (J.split, ("axis",)), np.einsum: (einsum, ()),
-    np.transpose: (_transpose, ("axes",)), np.reshape: (F.reshape, ("shape",)),
+    np.transpose: (F.transpose, ("axes",)), np.reshape: (F.reshape, ("shape",)),
     np.broadcast_to: (F.broadcast_to, ()), np.tril: (J.tril, ("k",)),
     np.triu: (J.triu, ("k",)), np.diagonal: (J.diagonal, ("offset", "axis1", "axis2")),
     np.trace: (J.trace, ("offset", "axis1", "axis2")), np.cumsum: (T.cumsum, ("axis",)),
