@@ -23,8 +23,8 @@ from .composites import (abs_rect, clip, elu, hard_tanh, leaky_relu, log_sigmoid
                          logaddexp, logsumexp, maxout, mean, min, prelu, rbf, relu, softmax,
                          square, swish)
 from .dims import Dim, dim
-from .errors import (ArgumentError, DifferentiationError, DTypeError, ShapeError,
-                     SymdiffError)
+from .errors import (ArgumentError, DifferentiationError, DTypeError, FormatError,
+                     ShapeError, SymdiffError)
 from .frontend import (abs, add, argmax_mask, as_node, broadcast_to, cast, const, cos, div,
                        equal, exp, expm1, greater, greater_equal, less, less_equal, log, log1p,
                        matmul, matrix_transpose, max, maximum, minimum, mul, neg, not_equal,
@@ -47,6 +47,7 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cro
                      exponential_loss, gaussian_nll, hinge, mixture_nll, mse,
                      softmax_cross_entropy)
 from .ops import Op
+from .persist import load, save
 from .simplify import simplify
 
 

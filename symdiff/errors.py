@@ -19,3 +19,8 @@ class ArgumentError(SymdiffError, ValueError):
 
 class DifferentiationError(SymdiffError, ValueError):
     """A derivative that cannot be formed (disconnected input, integer input, non-scalar grad...)."""
+
+
+class FormatError(SymdiffError, ValueError):
+    """A saved graph file that ``sd.load`` cannot read: not a symdiff graph, written by a newer
+    format version, truncated, altered after it was written, or describing an invalid graph."""

@@ -233,20 +233,25 @@ def _rebuild_graph(flat):
     return nodes[-1]
 
 
-def toposort(outputs):
-    """All nodes reachable from ``outputs``, every node after its sources (iterative DFS)."""
+def toposort(outputs, children=None):
+    """All nodes reachable from ``outputs``, every node after its sources (iterative DFS).
+
+    ``children(node)`` names what a node depends on, when that is more than its sources: the
+    file format of ``persist.py`` also orders a loop's step graph before the loop, and it
+    numbers SymPy expressions (``children=lambda e: e.args``) with this same traversal.
+    """
     seen, order = set(), []
     for root in outputs:
         if root in seen:
             continue
         seen.add(root)
-        stack = [(root, iter(root.src))]
+        stack = [(root, iter(root.src if children is None else children(root)))]
         while stack:
             node, it = stack[-1]
             for s in it:
                 if s not in seen:
                     seen.add(s)
-                    stack.append((s, iter(s.src)))
+                    stack.append((s, iter(s.src if children is None else children(s))))
                     break
             else:
                 stack.pop()

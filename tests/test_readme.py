@@ -14,7 +14,7 @@ MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdi
            "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops",
            "symdiff.conv", "symdiff.models.cnn",
            "symdiff.models.mixture", "symdiff.numpy_dispatch",
-           "symdiff.dask", "symdiff.models.optimizers"]
+           "symdiff.dask", "symdiff.models.optimizers", "symdiff.persist"]
 
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
