@@ -205,8 +205,10 @@ class _Reader:
 
     def ref(self, j, i):
         """Node j, which must come before node (or use) i."""
-        if not _is_int(j) or not 0 <= j < i:
-            self.fail(f"node index {j!r} out of range (must be an earlier node, < {i})")
+        if not _is_int(j):
+            self.fail(f"a node index must be an int, got {j!r:.200}")
+        if not 0 <= j < i:
+            self.fail(f"node index {j} out of range (must be an earlier node, < {i})")
         return self.nodes[j]
 
     def check(self, v, form, what):
