@@ -8,6 +8,13 @@ import symdiff as sd
 from . import compare_cli, data
 from .zoo import ZOO
 
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _first_sentence(fn):
+    text = " ".join((fn.__doc__ or "").split())
+    return text.split(". ")[0].rstrip(".")
+
 
 def _demo(args):
     """Train an MLP 64-128-64-10 on the handwritten digits that ship with scikit-learn."""
@@ -82,12 +89,9 @@ def _show(args):
     names = [f"d loss / d {p.name}" for p in m.params] if args.grad else ["loss"]
     graphs = graph if args.grad else [graph]
     if args.format == "text":
-        for name, g in zip(names, graphs):
-            print(f"{name} = {g}")
+        print(sd.to_text(graphs, names=names))
     elif args.format == "latex":
-        import sympy
-        for name, g in zip(names, sd.to_sympy(graphs)):
-            print(f"{name} = {sympy.latex(g)}")
+        print(_latex(graphs, names))
     else:
         text = sd.to_dot(m.loss, gradient=graph if args.grad else None, title=m.name)
         if args.format == "dot":
@@ -102,21 +106,41 @@ def _show(args):
     return 0
 
 
+def _latex(graphs, names):
+    """``name = latex`` lines, then the definition of every named function they apply."""
+    import sympy
+    exprs = sd.to_sympy(graphs)
+    lines = [f"{name} = {sympy.latex(e)}" for name, e in zip(names, exprs)]
+    defined = sd.sympy_definitions(exprs)
+    if defined:
+        lines.append("where " + ", ".join(sympy.latex(eq) for eq in defined.values()))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="symdiff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train an MLP on scikit-learn's digits")
-    demo.add_argument("--epochs", type=int, default=30)
-    demo.add_argument("--lr", type=float, default=0.05)
-    demo.add_argument("--batch", type=int, default=32)
-    demo.add_argument("--activation", choices=["tanh", "relu"], default="tanh")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--plot", default="symdiff-demo.png", help="where to write the curves")
-    show = sub.add_parser("show", help="print a model's loss or gradient as text, LaTeX or DOT")
-    show.add_argument("model", choices=sorted(ZOO))
-    show.add_argument("--grad", action="store_true", help="show the simplified gradient")
-    show.add_argument("--format", choices=["text", "latex", "dot", "png", "svg"], default="text")
-    show.add_argument("--output", help="file for --format png/svg")
+    demo = sub.add_parser("demo", help="train an MLP on scikit-learn's digits",
+                          description=_demo.__doc__, formatter_class=HELP_FORMAT)
+    demo.add_argument("--epochs", type=int, default=30, help="passes over the training set")
+    demo.add_argument("--lr", type=float, default=0.05, help="SGD learning rate")
+    demo.add_argument("--batch", type=int, default=32, help="minibatch size")
+    demo.add_argument("--activation", choices=["tanh", "relu"], default="tanh",
+                      help="hidden-layer activation")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the weights and shuffling")
+    demo.add_argument("--plot", default="symdiff-demo.png",
+                      help="where to write the loss and accuracy curves (needs matplotlib)")
+    show = sub.add_parser("show", help="print a model's loss or gradient as text, LaTeX or DOT",
+                          description=_show.__doc__ + " Models: " + "; ".join(
+                              f"{k}: {_first_sentence(v)}" for k, v in sorted(ZOO.items())),
+                          formatter_class=HELP_FORMAT)
+    show.add_argument("model", choices=sorted(ZOO), help="a model of the zoo")
+    show.add_argument("--grad", action="store_true",
+                      help="show the simplified gradient w.r.t. every parameter")
+    show.add_argument("--format", choices=["text", "latex", "dot", "png", "svg"], default="text",
+                      help="text: expressions with named subterms; latex: matrix "
+                           "expressions; dot/png/svg: the graph (png/svg need Graphviz)")
+    show.add_argument("--output", help="file for --format png/svg (<model>.<format> when not given)")
     compare_cli.add_parser(sub)
     args = parser.parse_args(argv)
     return {"demo": _demo, "show": _show, "compare": compare_cli.run}[args.command](args)

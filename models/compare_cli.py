@@ -7,6 +7,7 @@ Specs:
 - a zoo model name (``logreg``, ``mlp``, ...): the Jacobian of its first output node over a
   batch of ``--batch`` rows w.r.t. its first parameter, or the Hessian of its loss.
 """
+import argparse
 import math
 
 import numpy as np
@@ -18,7 +19,11 @@ SWEEP_RATIOS = (1 / 100, 1 / 30, 1 / 10, 1 / 3, 1, 3, 10, 30, 100)
 
 
 def add_parser(sub):
-    p = sub.add_parser("compare", help="compare forward, reverse, auto and optimal modes")
+    p = sub.add_parser("compare", help="compare forward, reverse, auto and optimal modes",
+                       description="Forward vs reverse mode (and auto, optimal) on a network "
+                       "or a zoo model: a table of every strategy's plan, size, predicted and "
+                       "measured time, and agreement with the reference.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("spec", help="'net', widths like 500-500-20-500-500, or a zoo model "
                                 f"({', '.join(sorted(ZOO))})")
     p.add_argument("--in", dest="n_in", type=int, default=300, help="input width of 'net'")
@@ -28,17 +33,21 @@ def add_parser(sub):
     p.add_argument("--batch", type=int, default=8, help="rows of data for a zoo model")
     p.add_argument("--hessian", action="store_true",
                    help="compare Hessian strategies (of 0.5 |y|^2, or of a zoo model's loss)")
-    p.add_argument("--hvp", action="store_true", help="compare Hessian-vector products")
-    p.add_argument("--repeats", type=int, default=15, help="timed blocks per strategy")
-    p.add_argument("--plot", help="sweep n/m at a fixed n*m and plot time against n/m")
+    p.add_argument("--hvp", action="store_true",
+                   help="compare Hessian-vector product strategies (same function as --hessian)")
+    p.add_argument("--repeats", type=int, default=15,
+                   help="least number of timed blocks (~2 ms each) per strategy")
+    p.add_argument("--plot", help="PNG file: sweep n/m at a fixed n*m and plot time against "
+                                  "n/m (needs matplotlib)")
     p.add_argument("--points", type=int, default=len(SWEEP_RATIOS),
                    help="sweep points for --plot (n/m from 1/100 to 100)")
     p.add_argument("--backend", choices=["numba", "numpy"], default="numba",
                    help="numpy: no compile, interpreted (times are not the kernels')")
     p.add_argument("--blas-threads", type=int, default=None,
                    help="limit BLAS threads while timing (1 on a busy machine: threads that "
-                        "wait for the scheduler make GEMMs 10x slower and quantized)")
-    p.add_argument("--seed", type=int, default=0)
+                        "wait for the scheduler make GEMMs 10x slower and quantized); "
+                        "None: BLAS's own default")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights")
     return p
 
 
@@ -141,7 +150,7 @@ def sweep_plot(args, path):
                         blas_threads=args.blas_threads)
     for n, m, c in points:
         print(f"n={n:5d} m={m:5d}  " + "  ".join(
-            f"{s} {c.row(s).run_s * 1e3:8.3f} ms +-{c.row(s).run_spread:4.0%}"
+            f"{s} {c.row(s).run_text:>15}"
             for s in ("forward", "reverse", "auto")) + f" ({c.row('auto').plan})")
     points = [(n / m, c) for n, m, c in points]
     ratios = [p[0] for p in points]

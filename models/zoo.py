@@ -68,4 +68,53 @@ def xor(batch="batch"):
     return Model("xor", sd.mse(f, y), [W, c, w, b], [x, y], {"f": f})
 
 
-ZOO = {"logreg": logreg, "perceptron": perceptron, "svm": svm, "mlp": mlp, "xor": xor}
+def mlp_relu(sizes=(4, 8, 3), batch="batch"):
+    """The MLP with ReLU hidden units max(0, h W + b)."""
+    m = mlp(sizes, "relu", batch)
+    m.name = "mlp_relu"
+    return m
+
+
+def regression(features=3, batch="batch"):
+    """Heteroscedastic linear regression: mean x.w + b and log-variance x.v + c, fitted by the
+    Gaussian negative log-likelihood mean((log s^2 + (y - mu)^2 / s^2 + log 2 pi) / 2)."""
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
+    w, b = sd.param("w", (features,)), sd.param("b")
+    v, c = sd.param("v", (features,)), sd.param("c")
+    mu = x @ w + b
+    loss = sd.gaussian_nll(mu, x @ v + c, y)
+    return Model("regression", loss, [w, b, v, c], [x, y], {"mean": mu})
+
+
+def mixture(features=2, components=3, batch="batch"):
+    """Mixture density network with a linear layer: mixing logits x A, means x M and log
+    standard deviations x S of ``components`` Gaussians, loss -mean log sum_k pi_k N_k(y)."""
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
+    A, M, S = (sd.param(n, (features, components)) for n in ("A", "M", "S"))
+    logits = x @ A
+    loss = sd.mixture_nll(logits, x @ M, x @ S, y)
+    return Model("mixture", loss, [A, M, S], [x, y], {"logits": logits})
+
+
+def rbf_net(features=2, units=4, batch="batch"):
+    """RBF network f(x) = sum_i w_i exp(-gamma_i ||x - c_i||^2) + b with an MSE loss."""
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
+    C, gamma = sd.param("C", (units, features)), sd.param("gamma", (units,))
+    w, b = sd.param("w", (units,)), sd.param("b")
+    f = sd.rbf(x, C, gamma) @ w + b
+    return Model("rbf", sd.mse(f, y), [w, b, C, gamma], [x, y], {"f": f})
+
+
+def maxout_net(features=3, units=2, pieces=2, classes=3, batch="batch"):
+    """Maxout hidden layer (max over ``pieces`` linear pieces per unit), softmax output."""
+    x, y = sd.var("x", (batch, features)), sd.var("y", (batch,), dtype="int64")
+    W1, b1 = sd.param("W1", (features, units * pieces)), sd.param("b1", (units * pieces,))
+    W2, b2 = sd.param("W2", (units, classes)), sd.param("b2", (classes,))
+    logits = sd.maxout(x @ W1 + b1, pieces) @ W2 + b2
+    loss = sd.mean(sd.softmax_cross_entropy(logits, y))
+    return Model("maxout", loss, [W2, b2, W1, b1], [x, y], {"logits": logits})
+
+
+ZOO = {"logreg": logreg, "perceptron": perceptron, "svm": svm, "mlp": mlp, "xor": xor,
+       "mlp_relu": mlp_relu, "regression": regression, "mixture": mixture, "rbf": rbf_net,
+       "maxout": maxout_net}

@@ -47,13 +47,14 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cro
                      exponential_loss, gaussian_nll, hinge, mixture_nll, mse,
                      softmax_cross_entropy)
 from .ops import Op
+from .printing import to_text
 from .persist import load, save
 from .simplify import simplify
 
 
 def __getattr__(name):
     # the SymPy bridge is loaded on first use: importing sympy costs ~0.3 s
-    if name in ("to_sympy", "from_sympy"):
+    if name in ("to_sympy", "from_sympy", "sympy_definitions"):
         from . import sympy_bridge
         return getattr(sympy_bridge, name)
     if name == "elementwise":

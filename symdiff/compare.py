@@ -22,6 +22,7 @@ from .cost import get_weights, graph_cost
 from .function import compile as _compile
 from .graph import Node, count_ops, flatten, leaves, toposort
 from .modes import STRATEGIES, plan_jacobian
+from .printing import duration
 from .simplify import simplify, stabilize
 
 HESSIAN_STRATEGIES = ("forward-over-reverse", "reverse-over-reverse", "reverse-over-forward",
@@ -45,6 +46,12 @@ class Row:
     max_abs_diff: float   # against the reference strategy
     run_spread: float = float("nan")   # interquartile range of the blocks / median
     blocks: int = 0       # timed blocks behind run_s
+    note: str = ""        # why the plan was chosen (auto's predictions, fallbacks)
+
+    @property
+    def run_text(self):
+        """The measured time and its spread, e.g. ``412 us +-3%``."""
+        return f"{duration(self.run_s)} +-{self.run_spread:.0%}"
 
 
 class Comparison:
@@ -65,13 +72,15 @@ class Comparison:
         head = ("strategy", "plan", "nodes", "madds", "trans", "memory", "predicted",
                 "compile", "run", "spread", f"max |diff| vs {self.reference}")
         body = [(r.strategy, r.plan, str(r.nodes), _si(r.madds), _si(r.trans),
-                 _bytes(r.memory), _ms(r.predicted), f"{r.compile_s:.2f} s", _ms(r.run_s),
-                 f"{r.run_spread:.0%}", f"{r.max_abs_diff:.1e}") for r in self.rows]
+                 _bytes(r.memory), duration(r.predicted), duration(r.compile_s),
+                 duration(r.run_s), f"{r.run_spread:.0%}", f"{r.max_abs_diff:.1e}")
+                for r in self.rows]
         widths = [max(len(x) for x in col) for col in zip(head, *body)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                  for line in (head, *body)]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        notes = [f"  {r.strategy}: {r.note}" for r in self.rows if r.note]
+        return "\n".join(lines + (["notes:"] + notes if notes else []))
 
 
 def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeats=15,
@@ -114,7 +123,7 @@ def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeat
         built[ref] = _build(y, x, ref, what, v, sizes, weights)
     results, rows, calls = {}, [], {}
     for s in strategies + ((ref,) if ref not in strategies else ()):
-        graph, plan, cost = built[s]
+        graph, plan, cost, note = built[s]
         t0 = time.perf_counter()
         f = _compile(names, graph, backend=backend, **compile_options)
         compile_s = time.perf_counter() - t0
@@ -123,8 +132,8 @@ def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeat
             calls[s] = (_identity(f, graph), f, values)
             rows.append([s, plan, count_ops(simplify(graph)), cost.madds, cost.trans,
                          cost.peak, cost.seconds(weights), compile_s, float("nan")])
-    out = [Row(*r, float(np.max(np.abs(results[r[0]] - results[ref]), initial=0.0)))
-           for r in rows]
+    out = [Row(*r, float(np.max(np.abs(results[r[0]] - results[ref]), initial=0.0)),
+               note=built[r[0]][3]) for r in rows]
     comparison = Comparison(what, out, ref, calls)
     if timed:
         time_comparisons([comparison], repeats, blas_threads=blas_threads)
@@ -225,14 +234,15 @@ def _median_spread(times):
 
 
 def _build(y, x, strategy, what, v, sizes, weights):
-    """(graph, plan text, cost) of one strategy."""
+    """(graph, plan, cost, note) of one strategy: the plan is the bracketing, the note the
+    reason for it (printed under the table, not in the plan column)."""
     if what == "jacobian":
         (ys,) = stabilize([y])
         p = plan_jacobian(ys, x, strategy, sizes, weights)
-        text = f"= {p.strategy}: {p.bracketing}" if strategy == "auto" else p.description
-        return p.graph, text, p.cost
+        text = f"= {p.strategy}: {p.bracketing}" if strategy == "auto" else p.bracketing
+        return p.graph, text, p.cost, p.note
     graph = api.hessian(y, x, strategy) if what == "hessian" else api.hvp(y, x, v, strategy)
-    return graph, strategy, graph_cost(graph, sizes, primal=toposort([y]))
+    return graph, strategy, graph_cost(graph, sizes, primal=toposort([y])), ""
 
 
 def _check_inputs(y, names):
@@ -264,7 +274,3 @@ def _bytes(n):
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{int(n)} B"
-
-
-def _ms(s):
-    return f"{s * 1e3:.3g} ms" if s >= 1e-4 else f"{s * 1e6:.3g} us"

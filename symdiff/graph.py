@@ -14,7 +14,7 @@ import numpy as np
 from . import dtypes as _dt
 from .dims import is_concrete, shape_str
 from .ops import LEAVES, Op
-from .printing import label
+from .printing import label, to_text
 from .shapes import infer
 
 _cache = weakref.WeakValueDictionary()
@@ -158,7 +158,7 @@ class Node:
         return f"<{self.op.value} {shape_str(self.shape)} {self.dtype}: {label(self)}>"
 
     def __str__(self):
-        return label(self, depth=12)
+        return to_text(self)
 
     def __bool__(self):
         raise TypeError(f"the truth value of a symbolic node is undefined: {label(self)}")

@@ -29,6 +29,7 @@ from .dtypes import is_float
 from .errors import DifferentiationError, ShapeError
 from .forward import jvp_graph
 from .graph import Node, toposort
+from .printing import duration
 from .reverse import vjp_graph
 
 STRATEGIES = ("forward", "reverse", "auto", "optimal")
@@ -125,7 +126,7 @@ def _auto(y, x, chain, sizes, weights):
                                  y, x, sizes, weights, chain))
     best = min(plans, key=lambda p: p.predicted * (1 + MIXED_MARGIN * (p.strategy == "optimal")))
     best.requested = "auto"
-    notes = [f"{p.strategy} {p.predicted * 1e3:.3g} ms" for p in plans]
+    notes = [f"{p.strategy} {duration(p.predicted)}" for p in plans]
     notes += [f"{m} not built (estimated {est[m] / best_est:.0f}x dearer)" for m in est
               if est[m] > PRUNE * best_est]
     best.note = "predicted " + ", ".join(notes)

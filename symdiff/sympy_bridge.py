@@ -3,7 +3,10 @@
 ``to_sympy`` renders a graph as SymPy for display (``sympy.latex``, pretty printing): scalars
 as expressions, vectors (n,) as n x 1 MatrixSymbols, matrices as MatrixSymbols, matmul as
 MatMul, elementwise products as Hadamard products, broadcasting as products with ones
-matrices. What has no matrix-algebra form (take, max over an axis...) becomes a named
+matrices. Reductions over an axis, softmax, log-softmax, log-sum-exp (recognized in the
+stable form the composites build: exp(z - max z) / sum exp(z - max z) is softmax(z)), one-hot
+labels and elementwise choices stay matrix expressions (``sympy_functions``), never expanded
+into their elements. What has no matrix form (slices, > 2-D arrays...) becomes a named
 placeholder, so any graph renders. ``from_sympy`` builds a graph from a SymPy expression (or a
 Matrix of them) of elementwise functions.
 """
@@ -16,7 +19,9 @@ from .dims import Dim
 from .graph import Node, flatten, toposort, unflatten
 from .ops import Op
 from .printing import label
-from .sympy_functions import Dot, apply, sigmoid, softplus
+from .sympy_functions import (Compare, Dot, Extremum, LogSoftmax, Maxout, OneHot, Opaque,
+                              OpaqueArray, Softmax, TakeRows, Where, apply, definitions, reduce_all,
+                              reduce_axis, sigmoid, softplus)
 
 _UNARY = {Op.EXP: sp.exp, Op.LOG: sp.log, Op.LOG1P: sp_log1p, Op.EXPM1: sp_expm1,
           Op.SQRT: sp.sqrt, Op.TANH: sp.tanh, Op.SIN: sp.sin, Op.COS: sp.cos, Op.ABS: sp.Abs,
@@ -56,11 +61,14 @@ class _Renderer:
         self.out = {}
 
     def placeholder(self, n):
+        """n by its op's name over its rendered operands (no matrix form for it)."""
+        if n.op in (Op.VAR, Op.CONST):
+            return sp.Symbol(n.arg.name if n.op is Op.VAR else label(n))
         shape2 = _shape2(n.shape)
-        text = label(n, 3)
-        if n.ndim == 0:
-            return sp.Symbol(text)
-        return sp.MatrixSymbol(text, *shape2) if shape2 else sp.Symbol(text)
+        operands = [self.out[s] for s in n.src]
+        if shape2 and n.ndim:
+            return Opaque(sp.Symbol(n.op.value), *shape2, *operands)
+        return OpaqueArray(sp.Symbol(n.op.value), 0, 0, *operands)
 
     def fit(self, e, shape, target):
         """Broadcast the form of a value of numpy ``shape`` to numpy shape ``target``."""
@@ -88,7 +96,9 @@ class _Renderer:
         if handler is None:
             return self.placeholder(n)
         try:
-            e = handler(n, [self.out[s] for s in n.src])
+            e = self.rowwise(n)
+            if e is None:
+                e = handler(n, [self.out[s] for s in n.src])
         except (TypeError, ValueError, AttributeError, sp.ShapeError):
             return self.placeholder(n)
         if _all_ones(n.shape) and _is_matrix(e) and n.op is not Op.VAR:
@@ -138,7 +148,7 @@ class _Renderer:
         sf = n.arg
         if any(_is_matrix(x) for x in a):
             if n.ndim and all(s.shape == n.shape for s in n.src) and sf.arity == 1:
-                return apply(sf.name, sp.Lambda(sf.symbols[0], sf.expr), a[0])
+                return apply(sf.name, sp.Lambda(sf.symbols[0], sf.expr), a[0], named=True)
             return self.placeholder(n)
         return sf.expr.subs(dict(zip(sf.symbols, a)), simultaneous=True)
 
@@ -174,22 +184,34 @@ class _Renderer:
             return self.placeholder(n)
         return sp.HadamardPower(x, y) if _is_matrix(x) else x ** y
 
-    def _scalar_only(self, fn):
-        return lambda n, a: self.placeholder(n) if any(map(_is_matrix, a)) else fn(*a)
-
     def _maximum(self, n, a):
-        return self._scalar_only(sp.Max)(n, a)
+        return self._extremum(n, a, sp.Max, "max")
 
     def _minimum(self, n, a):
-        return self._scalar_only(sp.Min)(n, a)
+        return self._extremum(n, a, sp.Min, "min")
+
+    def _extremum(self, n, a, scalar, kind):
+        if not any(map(_is_matrix, a)):
+            return scalar(*a)
+        return Extremum(sp.Symbol(kind), *self._binary_args(n, a))
 
     def _compare(self, n, a):
-        return self._scalar_only(_COMPARE[n.op])(n, a)
+        if not any(map(_is_matrix, a)):
+            return _COMPARE[n.op](*a)
+        return Compare(*self._binary_args(n, a), sp.Symbol(_RELATION[n.op]))
 
     _lt = _le = _gt = _ge = _eq = _ne = _compare
 
     def _where(self, n, a):
-        return self._scalar_only(lambda c, x, y: sp.Piecewise((x, c), (y, True)))(n, a)
+        if not any(map(_is_matrix, a)):
+            return sp.Piecewise((a[1], a[0]), (a[2], True))
+        return Where(*[self.fit(x, s.shape, n.shape) for x, s in zip(a, n.src)])
+
+    def _one_hot(self, n, a):
+        return OneHot(a[0], n.arg[0]) if n.ndim == 2 else None
+
+    def _take(self, n, a):
+        return TakeRows(*a) if n.src[0].ndim == 2 and n.src[1].ndim == 1 else None
 
     def _matmul(self, n, a):
         x, y = a
@@ -219,19 +241,102 @@ class _Renderer:
         return self.fit(a[0], n.src[0].shape, n.shape)
 
     def _sum(self, n, a):
-        x, src = a[0], n.src[0]
-        axes, keepdims = n.arg
+        return self._reduce("sum", n, a[0])
+
+    def _max(self, n, a):
+        return self._reduce("max", n, a[0])
+
+    def _reduce(self, kind, n, x):
+        """sum/max/log-sum-exp of x over the axes of the reduction n: a scalar, a column of row results (over
+        the last axis) or a row of column results (over the first)."""
+        src, (axes, keepdims) = n.src[0], n.arg
         if src.ndim == 0:
             return x
-        rows, cols = _shape2(src.shape)
-        if len(axes) == src.ndim:          # a full sum is a scalar: write it with sigma
-            i, j = sp.symbols("i j", integer=True)
-            total = sp.Sum(x[i, j], (i, 0, rows - 1), (j, 0, cols - 1)) if src.ndim == 2 else \
-                sp.Sum(x[i, 0], (i, 0, rows - 1))
+        if len(axes) == src.ndim:
+            total = reduce_all(kind, x)
             return total * sp.OneMatrix(*_shape2(n.shape)) if n.ndim else total
-        if axes == (-2,):                  # column sums
-            return sp.OneMatrix(1, rows) * x if keepdims else x.T * sp.OneMatrix(rows, 1)
-        return x * sp.OneMatrix(cols, 1)   # row sums, a column either way
+        if axes == (-1,):
+            return reduce_axis(kind, x, 1)
+        column_results = reduce_axis(kind, x, 0)
+        return column_results if keepdims else column_results.T
+
+    def rowwise(self, n):
+        """softmax / log-softmax / log-sum-exp / maxout in the forms the composites build,
+        else None."""
+        if n.op is Op.MAX and n.ndim == 2 and n.src[0].op is Op.RESHAPE and \
+                n.src[0].ndim == 3 and n.arg[0] == (-1,) and n.src[0].src[0].ndim == 2:
+            return Maxout(self.out[n.src[0].src[0]], n.src[0].shape[-1])
+        if n.op is Op.DIV:
+            z = _softmax_of(n)
+            return Softmax(self.out[z], _axis(z)) if z is not None else None
+        if n.op is Op.LOG and _exp_sum(n.src[0]):
+            z, shift = _exp_sum(n.src[0])
+            lse = self._reduce("lse", n.src[0], self.out[z])
+            return lse if shift is None else lse - self.out[shift]
+        if n.op is Op.ADD:
+            z = _logsumexp_of(n)
+            log = n.src[1] if n.src[1].op is Op.LOG else n.src[0]
+            return self._reduce("lse", log.src[0], self.out[z]) if z is not None else None
+        if n.op is Op.SUB and n.src[1].op is Op.ADD and _logsumexp_of(n.src[1]) is n.src[0] \
+                and n.src[1].ndim == n.src[0].ndim and n.src[0].ndim in (1, 2):
+            return LogSoftmax(self.out[n.src[0]], _axis(n.src[0]))
+        return None
+
+
+def _axis(z):
+    """The matrix axis of z's last numpy axis: the columns of a matrix, the rows of a vector."""
+    return 1 if z.ndim == 2 else 0
+
+
+def _unwrap(m):
+    while m.op in (Op.STOP_GRADIENT, Op.RESHAPE, Op.BROADCAST_TO):
+        m = m.src[0]
+    return m
+
+
+def _row_max(m):
+    """z when m is max(z) over z's last axis (under stop_gradient/reshape), else None."""
+    m = _unwrap(m)
+    return m.src[0] if m.op is Op.MAX and m.arg[0] == (-1,) else None
+
+
+def _shifted(e):
+    """(z, shift) for exp(z - max z) with shift the max node, (z, None) for exp(z), or None."""
+    if e.op is not Op.EXP:
+        return None
+    d = e.src[0]
+    if d.op is Op.SUB and _row_max(d.src[1]) is d.src[0]:
+        return d.src[0], d.src[1]
+    return e.src[0], None
+
+
+def _exp_sum(s):
+    """(z, shift) for sum(exp(z [- max z])) over the last axis, else None."""
+    if s.op is not Op.SUM or s.arg[0] != (-1,) or s.src[0].ndim not in (1, 2):
+        return None
+    return _shifted(s.src[0])
+
+
+def _softmax_of(n):
+    """z when n is exp(z - max z) / sum(exp(z - max z)) over the last axis, else None."""
+    e, s = n.src[0], _unwrap(n.src[1])
+    found = _exp_sum(s)
+    if found is None or s.src[0] is not e or not s.arg[1] or e.shape != n.shape:
+        return None
+    return found[0]
+
+
+def _logsumexp_of(n):
+    """z when n is max(z) + log(sum(exp(z - max z))) (either order), else None."""
+    for m, lg in (n.src, n.src[::-1]):
+        if lg.op is Op.LOG and _exp_sum(lg.src[0]):
+            z, shift = _exp_sum(lg.src[0])
+            if shift is not None and _row_max(m) is z:
+                return z
+    return None
+
+
+_RELATION = {Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "=", Op.NE: r"\neq"}
 
 
 _T = sp.Symbol("t", real=True)
@@ -249,6 +354,21 @@ def to_sympy(outputs):
     for n in toposort(flatten(outputs)):
         r.out[n] = r.render(n)
     return unflatten(outputs, [r.out[o] for o in flatten(outputs)])
+
+
+def sympy_definitions(expr):
+    """The named elementwise functions that a ``to_sympy`` result applies, with their
+    definitions: name -> the SymPy equation f(t) = <formula>.
+
+    >>> import symdiff as sd, sympy
+    >>> swish = sd.elementwise("swish", lambda t: t / (1 + sympy.exp(-t)))
+    >>> x = sd.var("x", (3,))
+    >>> e = sd.to_sympy(swish(x)); e
+    swish.(x)
+    >>> sd.sympy_definitions(e)
+    {'swish': Eq(swish(t), t/(1 + exp(-t)))}
+    """
+    return definitions(expr)
 
 
 # --- SymPy -> graph ----------------------------------------------------------------------

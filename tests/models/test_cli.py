@@ -23,7 +23,7 @@ def _table(text):
     head = next(i for i, line in enumerate(lines) if line.startswith("strategy"))
     rows = {}
     for line in lines[head + 2:]:
-        if not line.strip() or not line[0].isalpha():
+        if not line.strip() or not line[0].isalpha() or line == "notes:":
             break
         cells = re.split(r"\s{2,}", line.strip())
         rows[cells[0]] = cells
@@ -52,13 +52,56 @@ def test_demo_trains_and_writes_the_curves(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_show_prints_every_zoo_models_loss_and_gradient(name, capsys):
-    assert main(["show", name]) == 0
-    assert capsys.readouterr().out.startswith("loss = ")
-    assert main(["show", name, "--grad"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split(" = ")[0] for line in lines] == \
-        [f"d loss / d {p.name}" for p in ZOO[name]().params]
+def test_show_prints_every_zoo_model_in_every_format(name, capsys):
+    """text, latex and dot, loss and gradient, for each model of the zoo (the help lists
+    them all)."""
+    params = [p.name for p in ZOO[name]().params]
+    for fmt in ("text", "latex"):
+        assert main(["show", name, "--format", fmt]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split(" = ")[0] for line in lines if not re.match(r"t\d+ = |where ", line)] \
+            == ["loss"]
+        assert main(["show", name, "--grad", "--format", fmt]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        named = [line.split(" = ")[0] for line in lines if line.startswith("d loss")]
+        assert named == [f"d loss / d {p}" for p in params]
+        assert not any("..." in line for line in lines)
+        if fmt == "latex":
+            assert not any(t in line for line in lines for t in ("keepdims", "axis=", "one_hot("))
+        else:      # bindings first, each name defined before it is used
+            bound = [line.split(" = ")[0] for line in lines if re.match(r"t\d+ = ", line)]
+            assert bound == [f"t{i + 1}" for i in range(len(bound))]
+    assert main(["show", name, "--grad", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.startswith("digraph")
+
+
+def test_help_texts_show_defaults(capsys):
+    for command, shown in (("compare", ["(default: 300)", "(default: numba)", "(default: 15)"]),
+                           ("demo", ["(default: 30)", "(default: 0.05)", "(default: tanh)"]),
+                           ("show", ["(default: text)", "mixture: Mixture density network"])):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert all(s in out for s in shown), (command, out)
+
+
+def test_compare_readme_commands_numpy_backend(capsys):
+    """`symdiff compare 500-500-20-500-500` and `symdiff compare net --in 10 --out 1000`
+    (README), interpreted; times in fitting units, the plan column short, notes below."""
+    assert main(["compare", "500-500-20-500-500", "--backend", "numpy", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = _table(out)
+    assert rows["optimal"][1] == "(J4 J3) fwd x20 | (J2 J1) rev x20"
+    assert all(float(cells[-1]) < 1e-12 for cells in rows.values())
+    for cells in rows.values():
+        for time_cell in cells[6:9]:                       # predicted, compile, run
+            value, unit = time_cell.split()
+            assert unit in ("ns", "us", "ms", "s") and 1 <= float(value) < 1000, time_cell
+    assert re.search(r"^notes:\n  auto: predicted .*optimal \d", out, re.M)
+    assert main(["compare", "net", "--in", "10", "--out", "1000", "--hidden", "32",
+                 "--backend", "numpy", "--repeats", "1"]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert rows["auto"][1].startswith("= forward") and max(len(c[1]) for c in rows.values()) < 40
 
 
 @pytest.mark.parametrize("flag", ["--hessian", "--hvp", None])
