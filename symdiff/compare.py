@@ -123,7 +123,7 @@ def compare_modes(y, x, inputs, strategies=None, what="jacobian", v=None, repeat
         built[ref] = _build(y, x, ref, what, v, sizes, weights)
     results, rows, calls = {}, [], {}
     for s in strategies + ((ref,) if ref not in strategies else ()):
-        graph, plan, cost, note = built[s]
+        graph, plan, cost, _ = built[s]
         t0 = time.perf_counter()
         f = _compile(names, graph, backend=backend, **compile_options)
         compile_s = time.perf_counter() - t0

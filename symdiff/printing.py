@@ -8,6 +8,7 @@ named ``c1, c2, ...`` with a summary of their values. Products fold their scalar
 (``-2 * (200 * x)`` prints as ``-400 * x``, ``x / (1 * size(batch))`` as ``x / size(batch)``).
 """
 import hashlib
+import math
 from collections import Counter
 
 import numpy as np
@@ -101,7 +102,7 @@ def duration(s):
     >>> duration(0.000412), duration(2.5), duration(3e-8), duration(0.0123)
     ('412 us', '2.5 s', '30 ns', '12.3 ms')
     """
-    if s != s:
+    if math.isnan(s):
         return "nan"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if s >= scale:
@@ -182,9 +183,8 @@ class _TextPrinter:
                 return False
             while not inline and len(self.text[n][0]) > self.width and self._bind_largest(n):
                 self.text[n] = self._render(n)
-            if n.op is Op.CONST and self.text[n][0].startswith("const("):
-                self._bind(n)
-            elif not inline and n not in outs and self._shared_and_long(n):
+            big_const = n.op is Op.CONST and self.text[n][0].startswith("const(")
+            if big_const or (not inline and n not in outs and self._shared_and_long(n)):
                 self._bind(n)
         return True
 

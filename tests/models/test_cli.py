@@ -97,7 +97,7 @@ def test_compare_readme_commands_numpy_backend(capsys):
         for time_cell in cells[6:9]:                       # predicted, compile, run
             value, unit = time_cell.split()
             assert unit in ("ns", "us", "ms", "s") and 1 <= float(value) < 1000, time_cell
-    assert re.search(r"^notes:\n  auto: predicted .*optimal \d", out, re.M)
+    assert re.search(r"^notes:\n  auto: predicted .*optimal \d", out, re.MULTILINE)
     assert main(["compare", "net", "--in", "10", "--out", "1000", "--hidden", "32",
                  "--backend", "numpy", "--repeats", "1"]) == 0
     rows = _table(capsys.readouterr().out)
