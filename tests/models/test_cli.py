@@ -120,6 +120,16 @@ def test_compare_mlp_second_order_and_jacobian(flag, capsys):
     assert all(float(cells[-1]) < 1e-12 for cells in rows.values())
 
 
+@pytest.mark.parametrize("name", sorted(set(ZOO) - {"mlp"}))
+def test_compare_every_zoo_model(name, capsys):
+    """`symdiff compare <zoo model>` (Jacobian) and `--hessian`, interpreted: every strategy
+    agrees with the reference."""
+    for flag in ([], ["--hessian"]):
+        assert main(["compare", name, "--backend", "numpy", "--repeats", "1"] + flag) == 0
+        rows = _table(capsys.readouterr().out)
+        assert len(rows) >= 3 and all(float(cells[-1]) < 1e-10 for cells in rows.values())
+
+
 def test_the_compared_mlp_hessian_matches_finite_differences():
     y, x, inputs = build("mlp", 300, 300, 256, 3, 8, 0, scalar=True)
     H = sd.evaluate(sd.hessian(y, x), inputs)
