@@ -18,7 +18,7 @@ from .graph import flatten, toposort, unflatten
 from .ops import Op
 from .printing import label
 from .sympy_functions import (Compare, Dot, Extremum, LogSoftmax, Maxout, OneHot, Opaque,
-                              OpaqueArray, Softmax, TakeRows, Where, apply, definitions,
+                              OpaqueArray, Ones, Softmax, TakeRows, Where, apply, definitions,
                               reduce_all, reduce_axis, sigmoid, softplus)
 from .sympy_in import from_sympy  # noqa: F401  (the other direction, re-exported)
 
@@ -75,17 +75,17 @@ class _Renderer:
             return e
         rows, cols = _shape2(target)
         if not _is_matrix(e):
-            return e * sp.OneMatrix(rows, cols) if (rows, cols) != (1, 1) else e
+            return e * Ones(rows, cols) if (rows, cols) != (1, 1) else e
         if len(shape) == 1:              # numpy aligns a vector with the last axis: a row
             if len(target) == 1:
                 return e
             e = e.T
-            return sp.OneMatrix(rows, 1) * e if rows != 1 else e
+            return Ones(rows, 1) * e if rows != 1 else e
         r, c = _shape2(shape)
         if r == 1 and rows != 1:
-            e = sp.OneMatrix(rows, 1) * e
+            e = Ones(rows, 1) * e
         if c == 1 and cols != 1:
-            e = e * sp.OneMatrix(1, cols)
+            e = e * Ones(1, cols)
         return e
 
     def render(self, n):
@@ -116,7 +116,7 @@ class _Renderer:
             scalar = sp.nsimplify(u if u is not None else v.item(), rational=False) \
                 if isinstance(u if u is not None else v.item(), float) else sp.Integer(int(
                     u if u is not None else v.item()))
-            return scalar if n.ndim == 0 else scalar * sp.OneMatrix(*_shape2(n.shape))
+            return scalar if n.ndim == 0 else scalar * Ones(*_shape2(n.shape))
         if v.size <= 16:
             return sp.ImmutableMatrix(v.reshape(_shape2(v.shape)))
         return self.placeholder(n)
@@ -229,7 +229,7 @@ class _Renderer:
         if n.ndim == 0 and _is_matrix(x):
             return x[0, 0]
         if src.ndim == 0:
-            return x * sp.OneMatrix(*_shape2(n.shape))
+            return x * Ones(*_shape2(n.shape))
         if _shape2(src.shape) == _shape2(n.shape):
             return x
         if src.ndim == 1 and n.ndim == 2 and n.shape[0] == 1:
@@ -253,7 +253,7 @@ class _Renderer:
             return x
         if len(axes) == src.ndim:
             total = reduce_all(kind, x)
-            return total * sp.OneMatrix(*_shape2(n.shape)) if n.ndim else total
+            return total * Ones(*_shape2(n.shape)) if n.ndim else total
         if axes == (-1,):
             return reduce_axis(kind, x, 1)
         column_results = reduce_axis(kind, x, 0)

@@ -56,6 +56,16 @@ class Dot(sp.Function):
         return (a.T * b)[0, 0]
 
 
+class Ones(sp.OneMatrix):
+    """The matrix of ones that broadcasting multiplies by, printed as a bold 1."""
+
+    def _latex(self, printer):
+        return r"\mathbf{1}"
+
+    def _eval_transpose(self):
+        return Ones(self.cols, self.rows)
+
+
 class Apply(ElementwiseApplyFunction):
     """f applied to every element of a matrix, printed f.(M); in LaTeX f(M) with f's own
     notation (\\tanh, \\sigma) or, for a function given by name only, \\operatorname{f}(M).
