@@ -99,6 +99,8 @@ class _Renderer:
             if e is None:
                 e = handler(n, [self.out[s] for s in n.src])
         except (TypeError, ValueError, AttributeError, sp.ShapeError):
+            e = None
+        if e is None:                 # no matrix form for this use of the op
             return self.placeholder(n)
         if _all_ones(n.shape) and _is_matrix(e) and n.op is not Op.VAR:
             e = e[0, 0]           # a (1,) or (1, 1) value broadcasts like a scalar
@@ -246,8 +248,8 @@ class _Renderer:
         return self._reduce("max", n, a[0])
 
     def _reduce(self, kind, n, x):
-        """sum/max/log-sum-exp of x over the axes of the reduction n: a scalar, a column of row results (over
-        the last axis) or a row of column results (over the first)."""
+        """sum/max/log-sum-exp of x over the axes of the reduction n: a scalar, a column of
+        row results (over the last axis) or a row of column results (over the first)."""
         src, (axes, keepdims) = n.src[0], n.arg
         if src.ndim == 0:
             return x
