@@ -14,6 +14,7 @@ import numpy as np
 
 import symdiff as sd
 
+from .base import keep_params
 from .estimators import MLPClassifier
 from .layers import Builder, he
 from .networks import Model
@@ -91,7 +92,8 @@ def one_blas_thread():
 
 class ConvNetClassifier(MLPClassifier):
     """The conv net of ``convnet`` as a scikit-learn classifier on flat image rows, trained
-    by mini-batch SGD with momentum, whole epochs inside one compiled kernel.
+    by mini-batch SGD with momentum, whole epochs inside one compiled kernel; the training
+    options (callback, partial_fit, warm_start, early stopping) are MLPClassifier's.
 
     >>> from symdiff.models import ConvNetClassifier, cnn
     >>> X_tr, X_te, y_tr, y_te = cnn.load_digit_images()
@@ -102,24 +104,24 @@ class ConvNetClassifier(MLPClassifier):
 
     def __init__(self, image=(8, 8, 1), channels=(16, 32), lr=0.05, momentum=0.9,
                  batch_size=32, epochs=20, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=1):
-        self.image, self.channels = image, channels
-        self.lr, self.momentum, self.batch_size, self.epochs, self.l2 = \
-            lr, momentum, batch_size, epochs, l2
-        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
-        self.patience, self.seed, self.dtype, self.verbose = patience, seed, dtype, verbose
+                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=0,
+                 warm_start=False, backend="numba"):
+        keep_params(self, locals())
 
-    def _build(self, n_in, n_classes, codes):
+    def _build(self, n_in):
         if n_in != int(np.prod(self.image)):
             raise ValueError(f"ConvNetClassifier: X has {n_in} features, image={self.image} "
                              f"needs {int(np.prod(self.image))}")
-        model = convnet(tuple(self.image), tuple(self.channels), n_classes, self.l2,
-                        self.dtype, self.seed)
-        return model, codes.astype(np.int64)
+        return convnet(tuple(self.image), tuple(self.channels), len(self.classes_), self.l2,
+                       self.dtype, self.seed)
 
-    def fit(self, X, y):
+    def fit(self, X, y, callback=None):
         with one_blas_thread():
-            return super().fit(X, y)
+            return super().fit(X, y, callback)
+
+    def partial_fit(self, X, y, classes=None):
+        with one_blas_thread():
+            return super().partial_fit(X, y, classes)
 
     def _codes(self, X):
         with one_blas_thread():
@@ -127,8 +129,8 @@ class ConvNetClassifier(MLPClassifier):
 
     def predict_proba(self, X):
         """softmax of the logits (one compiled prediction kernel serves both)."""
-        self._check_fitted()
+        X = self._X(X)
         with one_blas_thread():
-            z = self.trainer_.predict("logits", self._as_x(X))
+            z = self.trainer_.predict("logits", X)
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)

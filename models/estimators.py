@@ -1,179 +1,120 @@
-"""scikit-learn-style estimators over the model zoo: fit, predict, predict_proba, score,
-get_params, set_params. Training runs whole epochs inside compiled kernels."""
-import inspect
+"""scikit-learn estimators over the model zoo, trained by whole epochs inside compiled
+kernels: fit (with a per-epoch ``callback``), partial_fit, warm_start, early stopping,
+predict, predict_proba, score, and scikit-learn's parameter protocol and tags
+(``symdiff.models.base`` has the training conventions; scikit-learn >= 1.6 is needed, from the
+``demo`` or ``test`` extra).
 
+>>> import numpy as np
+>>> from sklearn.base import is_classifier, is_regressor
+>>> from sklearn.model_selection import cross_val_score
+>>> from symdiff.models import LogisticRegression, MLPRegressor
+>>> X = np.random.default_rng(0).normal(size=(60, 2))
+>>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
+>>> bool(cross_val_score(LogisticRegression(early_stopping=False), X, y, cv=3).mean() >= 0.9)
+True
+>>> is_classifier(MLPRegressor()), is_regressor(MLPRegressor())
+(False, True)
+"""
 import numpy as np
 
 from . import networks
-from .train import Trainer, fit
+from .base import Classifier, Regressor, keep_params
+from .train import log_epoch
 
 
-class _Estimator:
-    """get_params/set_params from the constructor's keyword arguments (sklearn's protocol)."""
-
-    _step_outputs = ()
-
-    def get_params(self, deep=True):
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
-    def set_params(self, **params):
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__}: unknown parameter {k!r}; valid: "
-                                 f"{sorted(valid)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def _check_fitted(self):
-        if not hasattr(self, "trainer_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(X, y)")
-
-    def _as_x(self, X, fitting=False):
-        kind = np.asarray(X).dtype.kind
-        if kind not in "biuf":                  # complex would lose its imaginary part
-            raise ValueError(f"X must be real numbers, got dtype {np.asarray(X).dtype}")
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-d (samples, features), got shape {X.shape}")
-        if not np.all(np.isfinite(X)):      # training on NaN fits NaN, silently
-            raise ValueError("X contains NaN or inf")
-        if not fitting and hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, {type(self).__name__} was fitted "
-                             f"with {self.n_features_in_}")
-        return X
-
-    def _as_y(self, X, y, numeric=False):
-        """The targets as an array with one row per row of X (ValueError otherwise)."""
-        y = np.asarray(y)
-        if y.ndim == 0 or len(y) != len(X):
-            raise ValueError(f"y has {y.shape[0] if y.ndim else 0} rows, X has {len(X)}: "
-                             f"give one target per sample")
-        if numeric and not np.all(np.isfinite(np.asarray(y, dtype=float))):
-            raise ValueError("y contains NaN or inf")
-        return y
-
-    def _classes(self, X, y):
-        """(classes_, codes) of the labels; a classifier needs at least two classes."""
-        classes, codes = np.unique(self._as_y(X, y), return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(f"y has {len(classes)} class(es); a classifier needs at least 2")
-        return classes, codes
-
-    def _train(self, model, X, y, score):
-        """Compile the model, hold out a validation split for early stopping, train."""
-        self.n_features_in_ = X.shape[1]
-        self.trainer_ = Trainer(model, self.lr, self.momentum, outputs=self._step_outputs,
-                                optimizer=getattr(self, "optimizer", None))
-        X_val = y_val = None
-        if self.early_stopping and self.validation_fraction:
-            idx = np.random.default_rng(self.seed).permutation(len(X))
-            n_val = max(1, int(round(len(X) * self.validation_fraction)))
-            X, y, X_val, y_val = X[idx[n_val:]], y[idx[n_val:]], X[idx[:n_val]], y[idx[:n_val]]
-        self.history_ = fit(self.trainer_, X, y, self.epochs, self.batch_size, score, X_val,
-                            y_val, self.patience, self.seed, self.verbose)
-        return self
-
-
-class _Classifier(_Estimator):
-    """Classifiers with integer class codes, predict_proba and accuracy."""
-
-    def fit(self, X, y):
-        X = self._as_x(X, fitting=True)
-        self.classes_, codes = self._classes(X, y)
-        model, targets = self._build(X.shape[1], len(self.classes_), codes)
-        return self._train(model, X, targets,
-                           lambda Xv, yv: float(np.mean(self._codes(Xv) == self._target_codes(yv))))
-
-    def _target_codes(self, yv):
-        return yv
-
-    def predict(self, X):
-        self._check_fitted()
-        return self.classes_[self._codes(X)]
-
-    def score(self, X, y):
-        """Mean accuracy."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
-
-
-class MLPClassifier(_Classifier):
+class MLPClassifier(Classifier):
     """MLP with a softmax output and cross-entropy, trained by mini-batch SGD (with momentum)
     or by ``optimizer=`` "sgd" | "momentum" | "nesterov" | "adam" | "adamw" | "rmsprop" |
-    "adagrad" (``symdiff.models.optimizers``, torch.optim's update rules).
+    "adagrad" (``symdiff.models.optimizers``, torch.optim's update rules). ``epochs`` is
+    scikit-learn's ``max_iter``, ``patience`` its ``n_iter_no_change``.
 
     >>> from symdiff.models import MLPClassifier
     >>> import numpy as np
     >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 8, float)
     >>> y = np.array([0, 1, 1, 0] * 8)
-    >>> clf = MLPClassifier(hidden=(8,), lr=0.5, epochs=300, early_stopping=False, seed=1)
+    >>> clf = MLPClassifier(hidden=(8,), lr=0.5, epochs=300, seed=1)
     >>> clf.fit(X, y).score(X, y)
     1.0
+    >>> stop = lambda est, epoch, loss: loss < 0.1            # a true return stops training
+    >>> clf.fit(X, y, callback=stop).n_iter_ < 300, len(clf.loss_curve_) == clf.n_iter_
+    (True, True)
     """
 
     def __init__(self, hidden=(128, 64), activation="tanh", lr=0.05, momentum=0.9,
                  batch_size=32, epochs=30, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=1,
-                 optimizer=None):
-        self.hidden, self.activation, self.lr, self.momentum = hidden, activation, lr, momentum
-        self.optimizer = optimizer        # None: SGD (with momentum), else optimizers.py
-        self.batch_size, self.epochs, self.l2 = batch_size, epochs, l2
-        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
-        self.patience, self.seed, self.dtype, self.verbose = patience, seed, dtype, verbose
+                 validation_fraction=0.1, patience=5, seed=0, dtype="float32", verbose=0,
+                 optimizer=None, warm_start=False, backend="numba"):
+        keep_params(self, locals())
 
-    def _build(self, n_in, n_classes, codes):
-        model = networks.mlp(n_in, self.hidden, n_classes, self.activation, "softmax",
-                             self.l2, self.dtype, self.seed)
-        return model, codes.astype(np.int64)
+    def _build(self, n_in):
+        return _mlp(self, n_in, len(self.classes_), "softmax")
+
+    def _encode(self, codes):
+        return codes.astype(np.int64)
 
     def _codes(self, X):
-        return np.argmax(self.trainer_.predict("logits", self._as_x(X)), axis=1)
+        return np.argmax(self.trainer_.predict("logits", X), axis=1)
 
     def predict_proba(self, X):
-        self._check_fitted()
-        return self.trainer_.predict("proba", self._as_x(X))
+        """softmax of the logits: one column per class of ``classes_``."""
+        return self._predict("proba", X)
 
 
 class SoftmaxRegression(MLPClassifier):
-    """p(y | x) = softmax(x W + b): multinomial logistic regression."""
+    """p(y | x) = softmax(x W + b): multinomial logistic regression (an MLP without hidden
+    layers).
+
+    >>> import numpy as np
+    >>> from symdiff.models import SoftmaxRegression
+    >>> X = np.repeat([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]], 10, axis=0)
+    >>> y = np.repeat([0, 1, 2], 10)
+    >>> SoftmaxRegression(early_stopping=False).fit(X, y).score(X, y)
+    1.0
+    """
+
+    hidden, activation, optimizer = (), "linear", None
 
     def __init__(self, lr=0.1, momentum=0.9, batch_size=32, epochs=100, l2=0.0,
                  early_stopping=True, validation_fraction=0.1, patience=10, seed=0,
-                 dtype="float64", verbose=1):
-        super().__init__((), "linear", lr, momentum, batch_size, epochs, l2, early_stopping,
-                         validation_fraction, patience, seed, dtype, verbose)
+                 dtype="float64", verbose=0, warm_start=False, backend="numba"):
+        keep_params(self, locals())
 
 
-class LogisticRegression(_Classifier):
+class LogisticRegression(Classifier):
     """p(y = 1 | x) = sigmoid(w.x + b) fitted by maximum likelihood: binary cross-entropy
-    (seeds 000/001)."""
+    (seeds 000/001). ``decision_function`` is the logit w.x + b.
+
+    >>> import numpy as np
+    >>> from symdiff.models import LogisticRegression
+    >>> X, y = np.array([[-2.0], [-1.0], [1.0], [2.0]] * 5), np.array([0, 0, 1, 1] * 5)
+    >>> clf = LogisticRegression(early_stopping=False).fit(X, y)
+    >>> clf.predict([[-3.0], [3.0]]).tolist(), bool(clf.coef_[0] > 0)
+    ([0, 1], True)
+    """
+
+    binary = True
 
     def __init__(self, lr=0.1, momentum=0.9, batch_size=32, epochs=100, l2=0.0,
                  early_stopping=True, validation_fraction=0.1, patience=10, seed=0,
-                 dtype="float64", verbose=1):
-        self.lr, self.momentum, self.batch_size, self.epochs, self.l2 = \
-            lr, momentum, batch_size, epochs, l2
-        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
-        self.patience, self.seed, self.dtype, self.verbose = patience, seed, dtype, verbose
+                 dtype="float64", verbose=0, warm_start=False, backend="numba"):
+        keep_params(self, locals())
 
-    def _build(self, n_in, n_classes, codes):
-        if n_classes != 2:
-            raise ValueError(f"LogisticRegression is binary; got {n_classes} classes "
-                             f"(use SoftmaxRegression)")
-        model = networks.logistic_regression(n_in, self.l2, self.dtype, self.seed)
-        return model, codes.astype(self.dtype)
+    def _build(self, n_in):
+        return networks.logistic_regression(n_in, self.l2, self.dtype, self.seed)
+
+    def _encode(self, codes):
+        return codes.astype(self.dtype)
 
     def _codes(self, X):
-        return (self.trainer_.predict("proba", self._as_x(X)) >= 0.5).astype(np.int64)
+        return (self.trainer_.predict("logits", X) > 0).astype(np.int64)
+
+    def decision_function(self, X):
+        """The logit w.x + b: positive for ``classes_[1]``."""
+        return self._predict("logits", X)
 
     def predict_proba(self, X):
-        self._check_fitted()
-        p = self.trainer_.predict("proba", self._as_x(X))
+        """Columns 1 - p and p = sigmoid(w.x + b), for ``classes_[0]`` and ``classes_[1]``."""
+        p = self._predict("proba", X)
         return np.stack([1 - p, p], axis=1)
 
     @property
@@ -185,135 +126,183 @@ class LogisticRegression(_Classifier):
         return float(self.trainer_.params[self.trainer_.model.params[1]])
 
 
-class LinearSVM(_Classifier):
-    """Linear SVM: lambda ||w||^2 + mean hinge loss max(0, 1 - y (w.x + b)) (seeds 004)."""
+class LinearSVM(Classifier):
+    """Linear SVM: lambda ||w||^2 + mean hinge loss max(0, 1 - y (w.x + b)) (seeds 004),
+    labels y = -1 for ``classes_[0]`` and +1 for ``classes_[1]``.
+
+    >>> import numpy as np
+    >>> from symdiff.models import LinearSVM
+    >>> X, y = np.array([[-2.0], [-1.0], [1.0], [2.0]] * 5), np.array(["a", "a", "b", "b"] * 5)
+    >>> LinearSVM(early_stopping=False).fit(X, y).predict([[-3.0], [3.0]]).tolist()
+    ['a', 'b']
+    """
+
+    binary = True
 
     def __init__(self, lam=0.01, lr=0.05, momentum=0.9, batch_size=32, epochs=100,
                  early_stopping=True, validation_fraction=0.1, patience=10, seed=0,
-                 dtype="float64", verbose=1):
-        self.lam, self.lr, self.momentum, self.batch_size = lam, lr, momentum, batch_size
-        self.epochs, self.early_stopping = epochs, early_stopping
-        self.validation_fraction, self.patience = validation_fraction, patience
-        self.seed, self.dtype, self.verbose = seed, dtype, verbose
+                 dtype="float64", verbose=0, warm_start=False, backend="numba"):
+        keep_params(self, locals())
 
-    def _build(self, n_in, n_classes, codes):
-        if n_classes != 2:
-            raise ValueError("LinearSVM is binary")
-        model = networks.linear_svm(n_in, self.lam, self.dtype, self.seed)
-        return model, np.where(codes == 1, 1.0, -1.0).astype(self.dtype)
+    def _build(self, n_in):
+        return networks.linear_svm(n_in, self.lam, self.dtype, self.seed)
 
-    def _target_codes(self, yv):
-        return (yv > 0).astype(np.int64)
+    def _encode(self, codes):
+        return np.where(codes == 1, 1.0, -1.0).astype(self.dtype)
 
     def decision_function(self, X):
-        self._check_fitted()
-        return self.trainer_.predict("score", self._as_x(X))
+        """The score w.x + b: positive for ``classes_[1]``."""
+        return self._predict("score", X)
 
     def _codes(self, X):
-        return (self.decision_function(X) >= 0).astype(np.int64)
+        return (self.trainer_.predict("score", X) > 0).astype(np.int64)
 
 
-class Perceptron(_Estimator):
-    """The perceptron rule as SGD with learning rate 1 and batch 1 on max(0, -y (w.x + b)),
-    stopping at the first epoch without a mistake (the seeds' train_perceptron). After fit,
-    ``n_updates_`` counts the updates made."""
+class Perceptron(LinearSVM):
+    """The perceptron rule: SGD with learning rate 1 and batch 1 on the perceptron criterion
+    sum max(0, -y (w.x + b)) (``networks.perceptron_criterion``), labels y = -1 for
+    ``classes_[0]`` and +1 for ``classes_[1]``, examples in order, stopping after the first
+    epoch without a mistake (the seeds' train_perceptron) or after ``max_epochs``. After fit,
+    ``n_updates_`` counts the updates made and ``converged_`` says whether the last epoch made
+    no mistake. Without ``bias`` (the seeds' convergence theorem) the plane passes through
+    the origin.
 
-    def __init__(self, max_epochs=1000, bias=False, dtype="float64"):
-        self.max_epochs, self.bias, self.dtype = max_epochs, bias, dtype
+    >>> import numpy as np
+    >>> from symdiff.models import Perceptron
+    >>> X = np.array([[-2.0, 1.0], [-1.0, -1.0], [1.0, 1.0], [2.0, -1.0]])
+    >>> p = Perceptron().fit(X, [0, 0, 1, 1])
+    >>> p.converged_, p.predict(X).tolist()
+    (True, [0, 0, 1, 1])
+    """
 
-    def fit(self, X, y):
-        X = self._as_x(X, fitting=True)
-        self.n_features_in_ = X.shape[1]
-        self.classes_, codes = self._classes(X, y)
-        signs = np.where(codes == 1, 1.0, -1.0).astype(self.dtype)
-        model = networks.perceptron(X.shape[1], self.bias, self.dtype)
-        self.trainer_ = Trainer(model, lr=1.0, outputs=("mistakes",))
-        rng = np.random.default_rng(0)
-        self.n_updates_, self.n_epochs_, changes = 0, 0, -1
-        while self.n_epochs_ < self.max_epochs and changes != 0:
-            record = self.trainer_.run_epoch(X, signs, 1, rng, shuffle=False)
-            changes = int(record[:, 1].sum())
-            self.n_updates_ += changes
-            self.n_epochs_ += 1
-        self.converged_ = changes == 0
-        return self
+    _step_outputs = ("mistakes",)
+    seed, batch_size = 0, 1
+
+    def __init__(self, max_epochs=1000, bias=False, dtype="float64", verbose=0,
+                 warm_start=False, backend="numba"):
+        keep_params(self, locals())
+
+    def _max_epochs(self):
+        return self.max_epochs
+
+    def _build(self, n_in):
+        self.n_updates_, self.converged_ = 0, False
+        return networks.perceptron(n_in, self.bias, self.dtype)
+
+    def _trainer_args(self):
+        return {"lr": 1.0, "outputs": self._step_outputs, "backend": self.backend}
+
+    def _run(self, X, y, epochs, callback, X_val=None, y_val=None):
+        """Epochs over the rows in order until one makes no mistake."""
+        signs, done, last = self._targets(y), self._epoch_done(callback), self.n_iter_ + epochs
+        for _ in range(epochs):
+            record = self.trainer_.run_epoch(X, signs, 1, self._rng, shuffle=False)
+            mistakes = int(record[:, 1].sum())
+            self.n_updates_ += mistakes
+            self.converged_ = mistakes == 0
+            row = {"epoch": self.n_iter_ + 1, "loss": float(np.mean(record[:, 0]))}
+            if self.verbose:
+                log_epoch(row, last)
+            if done(row) or self.converged_:
+                break
+
+    @property
+    def n_epochs_(self):
+        """Epochs run (``n_iter_``)."""
+        return self.n_iter_
 
     @property
     def coef_(self):
         return self.trainer_.params[self.trainer_.model.params[0]]
 
-    def predict(self, X):
-        self._check_fitted()
-        s = self.trainer_.predict("score", self._as_x(X))
-        return self.classes_[(s >= 0).astype(np.int64)]
-
-    def score(self, X, y):
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+    def _codes(self, X):
+        return (self.trainer_.predict("score", X) >= 0).astype(np.int64)
 
 
-class MLPRegressor(MLPClassifier):
+def _mlp(est, n_in, n_out, output, **kw):
+    """The estimator's MLP: its hidden layers and activation, an ``output`` head."""
+    return networks.mlp(n_in, est.hidden, n_out, est.activation, output,
+                        getattr(est, "l2", 0.0), est.dtype, est.seed, **kw)
+
+
+class MLPRegressor(Regressor):
     """MLP with a linear output and MSE, or a Gaussian output (predicted mean and variance)
-    with its negative log-likelihood (``output="gaussian"``)."""
+    with its negative log-likelihood (``output="gaussian"``); ``score`` is R^2.
+
+    >>> import numpy as np
+    >>> from symdiff.models import MLPRegressor
+    >>> X = np.linspace(-1, 1, 40)[:, None]
+    >>> reg = MLPRegressor(hidden=(16,), lr=0.1, epochs=300).fit(X, X[:, 0] ** 2)
+    >>> reg.score(X, X[:, 0] ** 2) > 0.95
+    True
+    """
 
     def __init__(self, hidden=(64,), activation="tanh", output="linear", lr=0.05,
                  momentum=0.9, batch_size=32, epochs=200, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, seed=0, dtype="float64", verbose=1,
-                 optimizer=None):
-        super().__init__(hidden, activation, lr, momentum, batch_size, epochs, l2,
-                         early_stopping, validation_fraction, patience, seed, dtype, verbose,
-                         optimizer)
-        self.output = output
+                 validation_fraction=0.1, patience=10, seed=0, dtype="float64", verbose=0,
+                 optimizer=None, warm_start=False, backend="numba"):
+        keep_params(self, locals())
 
-    def fit(self, X, y):
-        X = self._as_x(X, fitting=True)
-        Y = np.ascontiguousarray(np.asarray(self._as_y(X, y, True), dtype=self.dtype)
-                                 .reshape(len(X), -1))
-        self.n_outputs_ = Y.shape[1]
-        model = networks.mlp(X.shape[1], self.hidden, Y.shape[1], self.activation,
-                             self.output, self.l2, self.dtype, self.seed)
-        return self._train(model, X, Y, lambda Xv, yv: -float(
-            np.mean((self.predict(Xv).reshape(yv.shape) - yv) ** 2)))
+    def _build(self, n_in):
+        if self.output not in ("linear", "gaussian"):
+            raise ValueError(f"MLPRegressor: output={self.output!r}; use 'linear' or "
+                             f"'gaussian' (MixtureDensityNetwork for a mixture)")
+        return _mlp(self, n_in, self.n_outputs_, self.output)
 
     def predict(self, X):
-        self._check_fitted()
-        out = self.trainer_.predict("mean", self._as_x(X))
-        return out[:, 0] if self.n_outputs_ == 1 else out
+        """The predicted mean of each row: a vector for one output, else (rows, outputs)."""
+        return self._vector(self._predict("mean", X))
 
     def predict_variance(self, X):
-        self._check_fitted()
-        return np.exp(self.trainer_.predict("log_var", self._as_x(X)))
-
-    def score(self, X, y):
-        """Coefficient of determination R^2."""
-        y = np.asarray(y, dtype=float).reshape(len(y), -1)
-        pred = self.predict(X).reshape(y.shape)
-        return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean(0)) ** 2))
+        """The predicted variance (rows, outputs) of ``output="gaussian"``."""
+        X = self._X(X)
+        if self.output != "gaussian":
+            raise ValueError("MLPRegressor.predict_variance needs output='gaussian'")
+        return np.exp(self.trainer_.predict("log_var", X))
 
 
-class MixtureDensityNetwork(MLPRegressor):
-    """p(t | x) = sum_k pi_k(x) N(t; mu_k(x), sigma_k(x)^2) (seeds 002), 1-D targets."""
+class MixtureDensityNetwork(Regressor):
+    """p(t | x) = sum_k pi_k(x) N(t; mu_k(x), sigma_k(x)^2) (seeds 002), 1-D targets;
+    ``predict`` is the mean of the most probable component, ``score`` the mean
+    log-likelihood (higher is better; not R^2).
+
+    >>> import numpy as np
+    >>> from symdiff.models import MixtureDensityNetwork
+    >>> X = np.repeat(np.linspace(-1, 1, 20), 2)[:, None]
+    >>> t = np.where(np.arange(40) % 2, X[:, 0], -X[:, 0])     # two branches: t = +x, -x
+    >>> mdn = MixtureDensityNetwork(hidden=(8,), components=2, lr=0.01, epochs=300).fit(X, t)
+    >>> [a.shape for a in mdn.mixture(X[:3])]
+    [(3, 2), (3, 2), (3, 2)]
+    """
+
+    l2 = 0.0
 
     def __init__(self, hidden=(32,), activation="tanh", components=3, lr=0.005, momentum=0.9,
                  batch_size=32, epochs=1500, early_stopping=False, validation_fraction=0.1,
-                 patience=50, seed=0, dtype="float64", verbose=1):
-        super().__init__(hidden, activation, "mdn", lr, momentum, batch_size, epochs, 0.0,
-                         early_stopping, validation_fraction, patience, seed, dtype, verbose)
-        self.components = components
+                 patience=50, seed=0, dtype="float64", verbose=0, warm_start=False,
+                 backend="numba"):
+        keep_params(self, locals())
 
-    def fit(self, X, y):
-        X = self._as_x(X, fitting=True)
-        Y = np.ascontiguousarray(np.asarray(self._as_y(X, y, True), dtype=self.dtype)
-                                 .reshape(-1, 1))
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False
+        # score is a mean log-likelihood in nats, not R^2: scikit-learn's R^2 > 0.5
+        # threshold for regressors does not measure it (its other checks do apply)
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _set_targets(self, y, classes=None):
+        if y.shape[1] != 1:
+            raise ValueError(f"MixtureDensityNetwork models 1-D targets; y has "
+                             f"{y.shape[1]} columns")
         self.n_outputs_ = 1
-        model = networks.mlp(X.shape[1], self.hidden, 1, self.activation, "mdn", 0.0,
-                             self.dtype, self.seed, self.components)
-        return self._train(model, X, Y, lambda Xv, yv: -self.nll(Xv, yv))
+
+    def _build(self, n_in):
+        return _mlp(self, n_in, 1, "mdn", components=self.components)
 
     def mixture(self, X):
         """(weights, means, standard deviations), each of shape (samples, components)."""
-        self._check_fitted()
-        X = self._as_x(X)
-        t = self.trainer_
+        X, t = self._X(X), self.trainer_
         return t.predict("weights", X), t.predict("mean", X), t.predict("std", X)
 
     def nll(self, X, y):

@@ -23,16 +23,18 @@ import numpy as np
 
 import symdiff as sd
 
+from .base import BaseEstimator, DensityMixin, check_is_fitted, keep_params, validate_data
 from .objectives import gmm_loglik
 from .optimizers import optimizer_updates
 
 
-class GaussianMixtureGD:
-    """Full-covariance Gaussian mixture, maximum likelihood by Adam on (alphas, means, icf)."""
+class GaussianMixtureGD(DensityMixin, BaseEstimator):
+    """Full-covariance Gaussian mixture, maximum likelihood by Adam on (alphas, means, icf);
+    a scikit-learn density estimator (``score_samples``, ``score``)."""
 
-    def __init__(self, n_components, steps=500, learning_rate=0.05, seed=0, backend="numba"):
-        self.n_components, self.steps, self.learning_rate = n_components, steps, learning_rate
-        self.seed, self.backend = seed, backend
+    def __init__(self, n_components=1, steps=500, learning_rate=0.05, seed=0,
+                 backend="numba"):
+        keep_params(self, locals())
 
     def _init(self, X):
         """Means at distinct random points, unit weights, precisions from the data's scale."""
@@ -45,10 +47,10 @@ class GaussianMixtureGD:
         icf[:, :d] = -np.log(X.std(axis=0) + 1e-12)      # Q = diag(1 / std)
         return {"alphas": np.zeros(K), "means": means, "icf": icf}
 
-    def fit(self, X):
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        if X.ndim != 2 or not np.isfinite(X).all():
-            raise ValueError("GaussianMixtureGD.fit: X must be a finite 2-d array")
+    def fit(self, X, y=None):
+        """Maximize the mean log-likelihood of the rows of X by ``steps`` Adam steps (``y`` is
+        ignored); ``loglik_curve_`` holds it before each step."""
+        X = validate_data(self, X, dtype=np.float64, order="C")
         x = sd.var("x", ("n", X.shape[1]))
         init = self._init(X)
         params = {name: sd.param(name, v.shape) for name, v in init.items()}
@@ -68,10 +70,9 @@ class GaussianMixtureGD:
 
     def score_samples(self, X):
         """log p(x_i) per row."""
-        if not hasattr(self, "_score"):
-            raise AttributeError("GaussianMixtureGD: call fit before score_samples")
-        return self._score(np.ascontiguousarray(X, dtype=np.float64))
+        check_is_fitted(self)
+        return self._score(validate_data(self, X, reset=False, dtype=np.float64, order="C"))
 
-    def score(self, X):
+    def score(self, X, y=None):
         """Mean log-likelihood per point (scikit-learn's GaussianMixture.score)."""
         return float(np.mean(self.score_samples(X)))

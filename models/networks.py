@@ -111,14 +111,20 @@ def _linear_model(name, n_in, l2, dtype, seed, kind):
         loss = sd.mean(sd.hinge(z, y))
         outputs = {"score": z}
     else:                                         # the perceptron rule, y in {-1, +1}
-        m = y * z
-        # max(0, -y z) taking the derivative -y x at y z = 0 as well: the rule updates
-        # whenever y (w.x) <= 0, so it also learns from w = 0
-        loss = sd.sum(sd.where(m <= 0, -m, 0.0))
-        outputs = {"score": z, "mistakes": sd.sum(sd.cast(m <= 0, dtype))}
+        loss = perceptron_criterion(z, y)
+        outputs = {"score": z, "mistakes": sd.sum(sd.cast(y * z <= 0, dtype))}
     if l2:
         loss = loss + l2 * sd.sum(w * w)
     return Model(name, x, y, b.params, b.init, loss, outputs)
+
+
+def perceptron_criterion(z, y):
+    """The perceptron criterion sum_i max(0, -y_i z_i) for scores z = w.x + b and labels y in
+    {-1, +1}: minus the sum of y_i z_i over the misclassified points. Its gradient is the
+    perceptron rule's -y_i x_i for every point with y_i z_i <= 0, on the plane too (relu's
+    derivative 0 at the kink would leave w = 0, the usual start, without an update)."""
+    m = y * z
+    return sd.sum(sd.where(m <= 0, -m, 0.0))
 
 
 def linear_svm(n_in, lam=0.01, dtype="float64", seed=0):

@@ -33,8 +33,10 @@ def cholesky_factor(icf, d):
     """Q (K, d, d) lower triangular from packed rows icf (K, d + d(d-1)/2): diagonal
     exp(icf[:, :d]) (positive, so Q is a valid Cholesky factor), then the strictly lower part.
     Built by a gather and a mask: no dense selection matmul."""
-    lower = sd.tril(sd.take(icf[:, d:], tril_positions(d), axis=1), -1)
-    return lower + sd.exp(icf[:, None, :d]) * sd.eye(d)
+    diagonal = sd.exp(icf[:, None, :d]) * sd.eye(d)
+    if d == 1:                                   # no strictly lower part to gather from
+        return diagonal
+    return sd.tril(sd.take(icf[:, d:], tril_positions(d), axis=1), -1) + diagonal
 
 
 def gmm_loglik(x, alphas, means, icf):

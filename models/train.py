@@ -1,10 +1,10 @@
 """Training: mini-batch SGD (with optional momentum) compiled as a step kernel with in-place
-updates, run a whole epoch at a time inside Numba; early stopping on a validation split.
+updates, run a whole epoch at a time inside Numba; early stopping on a validation split; one
+log line per epoch at ``verbose=1``.
 
 The seeds' update rule: theta <- theta - lr * grad. With momentum mu:
 v <- mu v - lr grad, theta <- theta + v (both read the old values: Theano's convention).
 """
-import sys
 import time
 
 import numpy as np
@@ -20,6 +20,7 @@ class Trainer:
     def __init__(self, model, lr=0.1, momentum=0.0, backend="numba", outputs=(),
                  optimizer=None, **hyper):
         self.model = model
+        self._recipe = (lr, momentum, backend, tuple(outputs), optimizer, hyper)
         self.params = {p: np.array(model.init[p], dtype=p.dtype, order="C")
                        for p in model.params}
         grads = sd.grad(model.loss, model.params)
@@ -33,8 +34,10 @@ class Trainer:
         extra = [model.outputs[k] for k in outputs]
         self.step = sd.compile(model.inputs, [model.loss] + extra, updates=updates, state=state,
                                backend=backend)
-        self.predictors = {k: sd.compile([model.x], o, state=self.params, backend=backend)
-                           for k, o in model.outputs.items() if k not in outputs}
+        self.backend = backend
+        # prediction kernels compile on first use: an estimator rarely calls all of them
+        self.predictors = {}
+        self._outputs = {k: o for k, o in model.outputs.items() if k not in outputs}
         self.compile_seconds = time.perf_counter() - t0
 
     def _momentum_updates(self, grads, lr, momentum):
@@ -57,12 +60,26 @@ class Trainer:
                 updates[p] = p - rate * g
         return updates, state
 
+    def __reduce__(self):
+        """Pickled as its model, its settings and the values of its state (parameters,
+        optimizer state); loading compiles again (from the kernel cache when it can) and
+        copies the values into fresh writable arrays (joblib may load them as read-only
+        memory maps, which in-place updates cannot write)."""
+        values = {v.name: np.asarray(a) for v, a in self.step.state.items()}
+        return _rebuild_trainer, (self.model, self._recipe, values)
+
     @property
     def epoch_compile_seconds(self):
         """Compile (or cache-load) time of the epoch driver, once an epoch has run."""
         return getattr(self.step, "epoch_compile_seconds", 0.0)
 
     def predict(self, name, X):
+        """The model's output ``name`` at the current parameters (compiled on first use)."""
+        if name not in self.predictors:
+            t0 = time.perf_counter()
+            self.predictors[name] = sd.compile([self.model.x], self._outputs[name],
+                                               state=self.params, backend=self.backend)
+            self.compile_seconds += time.perf_counter() - t0
         return self.predictors[name](X)
 
     def run_epoch(self, X, Y, batch_size, rng, shuffle=True):
@@ -92,74 +109,53 @@ class Trainer:
             self.params[p][...] = a
 
 
-class Progress:
-    """A progress bar on a terminal (tqdm when installed), silent otherwise or at verbose=0."""
-
-    def __init__(self, total, verbose):
-        self.bar = None
-        if not verbose or not sys.stderr.isatty():
-            return
-        try:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, unit="epoch", leave=False)
-        except ImportError:
-            self.bar = _PlainBar(total)
-
-    def update(self, **info):
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4f}" for k, v in info.items()}, refresh=False)
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+def _rebuild_trainer(model, recipe, values):
+    lr, momentum, backend, outputs, optimizer, hyper = recipe
+    trainer = Trainer(model, lr, momentum, backend, outputs, optimizer, **hyper)
+    for v, a in trainer.step.state.items():
+        a[...] = values[v.name]
+    return trainer
 
 
-class _PlainBar:
-    def __init__(self, total):
-        self.total, self.n, self.info = total, 0, {}
-
-    def set_postfix(self, info, refresh=False):
-        self.info = info
-
-    def update(self, k):
-        self.n += k
-        text = " ".join(f"{a} {b}" for a, b in self.info.items())
-        sys.stderr.write(f"\repoch {self.n}/{self.total} {text}   ")
-        sys.stderr.flush()
-
-    def close(self):
-        sys.stderr.write("\n")
+def log_epoch(row, total):
+    """Print one line for an epoch to stdout, terminal or not:
+    ``epoch 3/100  loss 0.1234  validation score 0.9500``."""
+    text = f"epoch {row['epoch']}/{total}  loss {row['loss']:.4f}"
+    if "val_score" in row:
+        text += f"  validation score {row['val_score']:.4f}"
+    print(text, flush=True)
 
 
 def fit(trainer, X, Y, epochs, batch_size, score=None, X_val=None, Y_val=None, patience=5,
-        seed=0, verbose=0, callback=None):
+        seed=0, verbose=0, callback=None, start=0):
     """Train for up to ``epochs``; with validation data, stop when the validation score has
-    not improved for ``patience`` epochs and keep the best parameters (early stopping).
+    not improved for ``patience`` epochs and keep the best parameters, of the last epoch
+    among equally good ones (early stopping).
 
-    Returns the history: a list of dicts with epoch, loss, and val_score when validating.
+    ``seed`` is an int or a ``numpy.random.Generator`` (the shuffling order continues from
+    it). Epochs are numbered from ``start + 1``. After each epoch ``callback(row)`` runs with
+    the epoch's history row; a true return value stops training. ``verbose`` prints the row
+    (``log_epoch``). Returns the history: a list of dicts with epoch, loss, and val_score when
+    validating.
     """
     rng = np.random.default_rng(seed)
     history, best, best_snap, waited = [], -np.inf, None, 0
-    bar = Progress(epochs, verbose)
-    try:
-        for epoch in range(1, epochs + 1):
-            record = trainer.run_epoch(X, Y, batch_size, rng)
-            row = {"epoch": epoch, "loss": float(np.mean(record[:, 0]))}
-            if X_val is not None:
-                row["val_score"] = float(score(X_val, Y_val))
-                if row["val_score"] > best:
-                    best, best_snap, waited = row["val_score"], trainer.snapshot(), 0
-                else:
-                    waited += 1
-            history.append(row)
-            bar.update(**{k: v for k, v in row.items() if k != "epoch"})
-            if callback is not None:
-                callback(row)
-            if not np.isfinite(row["loss"]) or (X_val is not None and waited >= patience):
-                break
-    finally:
-        bar.close()
+    for epoch in range(start + 1, start + epochs + 1):
+        record = trainer.run_epoch(X, Y, batch_size, rng)
+        row = {"epoch": epoch, "loss": float(np.mean(record[:, 0]))}
+        if X_val is not None:
+            row["val_score"] = float(score(X_val, Y_val))
+            # patience runs out without a strict improvement; on a tie (common with
+            # accuracy) the later parameters, trained longer, are the ones kept
+            waited = 0 if row["val_score"] > best else waited + 1
+            if row["val_score"] >= best:
+                best, best_snap = row["val_score"], trainer.snapshot()
+        history.append(row)
+        if verbose:
+            log_epoch(row, start + epochs)
+        stop = callback is not None and callback(row)
+        if stop or not np.isfinite(row["loss"]) or (X_val is not None and waited >= patience):
+            break
     if best_snap is not None:
         trainer.restore(best_snap)
     return history

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import symdiff as sd
 
+from .networks import perceptron_criterion
+
 
 @dataclass
 class Model:
@@ -28,11 +30,12 @@ def logreg(features=5, batch="batch"):
 
 
 def perceptron(features=2, batch="batch"):
-    """Perceptron sign(w.x + b) with the perceptron-rule loss max(0, -y (w.x + b))."""
+    """Perceptron sign(w.x + b) with the perceptron criterion sum max(0, -y (w.x + b)), the
+    loss the estimator trains (``networks.perceptron_criterion``)."""
     x, y = sd.var("x", (batch, features)), sd.var("y", (batch,))
     w, b = sd.param("w", (features,)), sd.param("b")
     z = x @ w + b
-    loss = sd.sum(sd.relu(-y * z))
+    loss = perceptron_criterion(z, y)
     return Model("perceptron", loss, [w, b], [x, y], {"score": z})
 
 

@@ -356,12 +356,15 @@ def test_estimator_fit_on_any_layout_of_x_and_labels():
         np.testing.assert_array_equal(got, want, err_msg=f"y {kind}")
 
 
+# scikit-learn's validate_data messages (the estimators' input checks)
 ESTIMATOR_ERRORS = [
-    ("1-d X", lambda: (CLF_X[:, 0], CLF_Y), "X must be 2-d"),
-    ("NaN in X", lambda: (np.where(CLF_X > 1.5, np.nan, CLF_X), CLF_Y), "NaN or inf"),
-    ("inf in X", lambda: (np.where(CLF_X > 1.5, np.inf, CLF_X), CLF_Y), "NaN or inf"),
-    ("y shorter than X", lambda: (CLF_X, CLF_Y[:-1]), "23 rows, X has 24"),
-    ("complex X", lambda: (CLF_X + 1j, CLF_Y), "complex"),
+    ("1-d X", lambda: (CLF_X[:, 0], CLF_Y), "Expected 2D array, got 1D array"),
+    ("NaN in X", lambda: (np.where(CLF_X > 1.5, np.nan, CLF_X), CLF_Y), "Input X contains NaN"),
+    ("inf in X", lambda: (np.where(CLF_X > 1.5, np.inf, CLF_X), CLF_Y),
+     "Input X contains infinity"),
+    ("y shorter than X", lambda: (CLF_X, CLF_Y[:-1]),
+     r"inconsistent numbers of samples: \[24, 23\]"),
+    ("complex X", lambda: (CLF_X + 1j, CLF_Y), "Complex data not supported"),
 ]
 
 
@@ -376,7 +379,8 @@ def test_estimator_rejects(name, row):
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_estimator_predict_before_fit(name):
-    with pytest.raises(RuntimeError, match="not fitted"):
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError, match=f"This {name} instance is not fitted yet"):
         ESTIMATORS[name]().predict(CLF_X)
 
 

@@ -3,6 +3,7 @@ no parameter changes; estimators refuse every prediction before fit. Oracles: mi
 written out in NumPy."""
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 import symdiff as sd
 from symdiff import ArgumentError
@@ -126,5 +127,5 @@ def test_every_prediction_before_fit_is_a_clear_error(cls):
     assert "predict" in methods
     for m in methods:
         args = (X, Y) if m in ("score", "nll") else (X,)
-        with pytest.raises(RuntimeError, match=f"{cls.__name__} is not fitted yet"):
+        with pytest.raises(NotFittedError, match=f"This {cls.__name__} instance is not fitted"):
             getattr(est, m)(*args)

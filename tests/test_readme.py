@@ -10,7 +10,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdiff.composites",
            "symdiff.losses", "symdiff.interpret", "symdiff.function", "symdiff.cost",
-           "symdiff.modes", "symdiff.compare", "symdiff.models.estimators", "symdiff.tensor",
+           "symdiff.modes", "symdiff.compare", "symdiff.models.estimators", "symdiff.models.base",
+           "symdiff.models.lda", "symdiff.tensor",
            "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops",
            "symdiff.conv", "symdiff.models.cnn",
            "symdiff.models.mixture", "symdiff.numpy_dispatch",

@@ -19,9 +19,9 @@ def test_convnet_reaches_98_percent_on_digits():
     clf = ConvNetClassifier(epochs=20, verbose=0).fit(X_tr, y_tr)
     acc = clf.score(X_te, y_te)
     print(f"conv net on digits: test accuracy {acc:.4f}, final loss "
-          f"{clf.history_[-1]['loss']:.4f}, compile {clf.trainer_.compile_seconds:.1f} s")
+          f"{clf.loss_curve_[-1]:.4f}, compile {clf.trainer_.compile_seconds:.1f} s")
     assert acc >= 0.98
-    assert clf.history_[-1]["loss"] < 0.05 < clf.history_[0]["loss"]
+    assert clf.loss_curve_[-1] < 0.05 < clf.loss_curve_[0] and clf.n_iter_ == 20
     p = clf.predict_proba(X_te[:5])
     assert p.shape == (5, 10) and np.allclose(p.sum(axis=1), 1)
     assert clf.trainer_.step.backend == "numba" and clf.trainer_.epoch_compile_seconds > 0

@@ -31,7 +31,7 @@ def test_reaches_the_em_log_likelihood_on_iris():
 def test_errors():
     with pytest.raises(ValueError, match="2 points for 3 components"):
         GaussianMixtureGD(3).fit(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="finite 2-d"):
+    with pytest.raises(ValueError, match="Input X contains NaN"):
         GaussianMixtureGD(1).fit(np.array([[np.nan, 1.0]]))
-    with pytest.raises(AttributeError, match="call fit"):
+    with pytest.raises(AttributeError, match="GaussianMixtureGD instance is not fitted yet"):
         GaussianMixtureGD(2).score_samples(np.zeros((2, 2)))
