@@ -23,6 +23,9 @@ so is the gradient. The chunks' results are added by a tree reduction.
 >>> float(value), grads[w].shape
 (10.0, (3,))
 """
+import hashlib
+import pickle
+
 import numpy as np
 
 import dask
@@ -33,6 +36,15 @@ from .api import value_and_grad
 from .function import compile as _compile
 
 _kernels = {}          # (loss, params, inputs, backend) -> compiled value-and-gradient
+_ships = {}            # (id(kernel), row_sums) -> its _Shipped form
+
+
+def _shipped(kernel, row_sums=False):
+    """The kernel's task-argument form (pickled once per kernel and client process)."""
+    key = (id(kernel), row_sums)
+    if key not in _ships or _ships[key].kernel is not kernel:
+        _ships[key] = _Shipped(kernel, row_sums)
+    return _ships[key]
 
 
 def _value_and_grad_kernel(loss, params, inputs, backend):
@@ -42,6 +54,43 @@ def _value_and_grad_kernel(loss, params, inputs, backend):
         _kernels[key] = _compile(list(inputs) + list(params),
                                  value_and_grad(loss, list(params)), backend=backend)
     return _kernels[key]
+
+
+class _Shipped:
+    """A compiled kernel as a task argument. It pickles once, to bytes named by their hash;
+    dask tokenizes it by that name (not by pickling it per task), and a worker process
+    unpickles (compiles, or loads from the disk cache) each name once.
+
+    With ``row_sums`` the results are sums over the rows given: a loss that is a mean over
+    rows (penalties included) and its gradient are multiplied by the row count n, since
+    n * mean_c = sum over the chunk's rows. Chunks' sums then add up to the sum over all
+    rows, whatever the chunk sizes."""
+
+    def __init__(self, kernel, row_sums=False, blob=None):
+        self.kernel, self.row_sums = kernel, row_sums
+        self.blob = pickle.dumps(kernel) if blob is None else blob
+        self.name = hashlib.sha256(self.blob).hexdigest()
+
+    def __dask_tokenize__(self):
+        return self.name, self.row_sums
+
+    def __reduce__(self):
+        return _arrive, (self.name, self.blob, self.row_sums)
+
+    def __call__(self, *arrays):
+        out = self.kernel(*arrays)
+        out = [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
+        n = len(arrays[0])
+        return [o * o.dtype.type(n) for o in out] if self.row_sums else out
+
+
+_arrived = {}          # name -> kernel unpickled in this process
+
+
+def _arrive(name, blob, row_sums):
+    if name not in _arrived:
+        _arrived[name] = pickle.loads(blob)
+    return _Shipped(_arrived[name], row_sums, blob)
 
 
 def _client():
@@ -73,17 +122,32 @@ def _call(kernel, *arrays):
     return [np.array(o) for o in out]
 
 
-def _add(a, b):
-    return [x + y for x, y in zip(a, b)]
+def _add(*parts):
+    out = list(parts[0])
+    for p in parts[1:]:
+        out = [x + y for x, y in zip(out, p)]
+    return out
 
 
-def _tree_sum(parts):
-    """Pairwise sums, log2(n) levels deep (no single task receives every chunk's result)."""
+def _tree_sum(parts, fan_in=8):
+    """Sums of ``fan_in`` results at a time, log_8(n) levels deep: no task receives every
+    chunk's result, and a sum of 64 chunks costs 9 add tasks, not 63. The order of the
+    additions is fixed by the chunks' order, so the result does not depend on timing."""
     while len(parts) > 1:
-        pairs = [delayed(_add, pure=True)(parts[i], parts[i + 1])
-                 for i in range(0, len(parts) - 1, 2)]
-        parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
+        parts = [delayed(_add, pure=True)(*parts[i:i + fan_in]) if len(parts[i:i + fan_in]) > 1
+                 else parts[i] for i in range(0, len(parts), fan_in)]
     return parts[0]
+
+
+def _compute(total, scheduler, retries):
+    """Compute one delayed result. ``retries`` (a dask.distributed client only) re-runs a
+    task that failed or whose worker died that many times; lost inputs are recomputed from
+    the graph, so the result does not change."""
+    if retries and _client() is not None:
+        (out,) = dask.compute(total, scheduler=scheduler, retries=retries)
+    else:
+        (out,) = dask.compute(total, scheduler=scheduler)
+    return out
 
 
 def _send(values):
@@ -91,22 +155,26 @@ def _send(values):
     client = _client()
     if client is None:
         return list(values)
-    return client.scatter(list(values), broadcast=True)
+    # hash=False: fresh keys per call. With content hashing, a step that scatters the same
+    # values as the last one reuses keys whose release is still in flight ("lost dependencies")
+    return client.scatter(list(values), broadcast=True, hash=False)
 
 
-def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=None):
+def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=None,
+                        retries=None, reduction="sum"):
     """(loss value, {param: gradient}) of an additive ``loss`` over the rows of Dask arrays
     ``X`` and ``y``, bound to the symbolic ``inputs`` (e.g. [x, y]); ``params`` maps each
     param node to its current value. Equal, to rounding, to the single-process value on the
-    concatenated data. ``y=None`` for a loss of X alone."""
-    params = dict(params)
-    data = [X] if y is None else [X, y]
-    if len(inputs) != len(data):
-        raise ValueError(f"value_and_grad_over: {len(inputs)} inputs for {len(data)} arrays")
-    kernel = _value_and_grad_kernel(loss, params, inputs, backend)
+    concatenated data. ``y=None`` for a loss of X alone. ``retries`` (with a distributed
+    client) survives workers that die during the call. ``reduction="mean"`` for a loss that
+    is a mean over rows (plus penalties): the result is then the mean over all rows,
+    sum_c n_c L_c / N."""
+    params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
     values = _send(params.values())
-    parts = [delayed(_call, pure=True)(kernel, *blocks, *values) for blocks in _rows(data)]
-    (total,) = dask.compute(_tree_sum(parts), scheduler=scheduler)
+    parts = [delayed(_call, pure=True)(kernel, *b, *values) for b in blocks]
+    total = _compute(_tree_sum(parts), scheduler, retries)
+    if reduction == "mean":
+        total = [t / t.dtype.type(sum(sizes)) for t in total]
     return total[0], dict(zip(params, total[1:]))
 
 
@@ -118,7 +186,7 @@ def map_rows(f, *arrays, broadcast=()):
     blocks = _rows(arrays)
     sizes = arrays[0].chunks[0] if isinstance(arrays[0], da.Array) else (len(arrays[0]),)
     values = _send(broadcast) if broadcast else []
-    calls = [delayed(_call, pure=True)(f, *b, *values) for b in blocks]
+    calls = [delayed(_call, pure=True)(_shipped(f), *b, *values) for b in blocks]
     outs = f.spec.outputs
     result = []
     for j, node in enumerate(outs):
@@ -136,38 +204,110 @@ def _slice_call(kernel, lo, hi, *arrays_and_params):
     return _call(kernel, *[a[lo:hi] for a in arrays], *params)
 
 
+def _prepare(loss, X, y, params, inputs, backend, reduction):
+    """Parameter copies in their dtypes, the cached kernel (results summed over rows), each
+    row chunk's blocks, and the chunks' row counts."""
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"symdiff.dask: reduction must be 'sum' or 'mean' (how the loss "
+                         f"combines rows), got {reduction!r}")
+    params = {p: np.array(v, dtype=p.dtype) for p, v in params.items()}
+    data = [X] if y is None else [X, y]
+    if len(inputs) != len(data):
+        raise ValueError(f"symdiff.dask: {len(inputs)} inputs for {len(data)} arrays")
+    sizes = data[0].chunks[0] if isinstance(data[0], da.Array) else (len(data[0]),)
+    kernel = _shipped(_value_and_grad_kernel(loss, params, inputs, backend),
+                      reduction == "mean")
+    return params, kernel, _rows(data), sizes
+
+
 def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, momentum=0.0,
-             backend="numba", scheduler=None):
+             backend="numba", scheduler=None, retries=None, callback=None, reduction="sum"):
     """Synchronous data-parallel mini-batch SGD: each step takes the next slice of every row
     chunk (chunk i contributes rows s * n_i / S to (s + 1) * n_i / S at step s of S), sums
     the chunks' gradients of the additive ``loss`` (tree reduction), and updates the
     parameters on the client by v <- momentum v - lr g / rows, p <- p + v (the gradient of
     the mean over the step's rows). Parameters go to the workers once per step. Returns
-    ({param: fitted value}, the per-step mean losses)."""
-    params = {p: np.array(v, dtype=p.dtype) for p, v in params.items()}
-    data = [X] if y is None else [X, y]
-    kernel, blocks = _value_and_grad_kernel(loss, params, inputs, backend), _rows(data)
-    sizes = data[0].chunks[0] if isinstance(data[0], da.Array) else (len(data[0]),)
+    ({param: fitted value}, the per-step mean losses). ``callback(step, params, loss)`` runs
+    on the client after every step; returning True stops the fit. With
+    ``reduction="mean"`` (a loss that averages its rows) g is the rows times that mean, so
+    the update is the same."""
+    params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
     steps = steps_per_epoch or max(1, min(sizes))
     velocity = {p: np.zeros_like(v) for p, v in params.items()}
     losses = []
-    for _ in range(epochs):
-        for s in range(steps):
-            values = _send(params.values())
-            cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
-            parts = [delayed(_slice_call, pure=True)(kernel, lo, hi, len(b), *b, *values)
-                     for (lo, hi), b in zip(cuts, blocks) if hi > lo]
-            (total,) = dask.compute(_tree_sum(parts), scheduler=scheduler)
-            rows = sum(hi - lo for lo, hi in cuts)
-            losses.append(float(total[0]) / rows)
-            for p, g in zip(params, total[1:]):
-                velocity[p] = momentum * velocity[p] - lr * g / rows
-                params[p] = params[p] + velocity[p]
+    for step in range(epochs * steps):
+        s = step % steps
+        values = _send(params.values())
+        cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
+        parts = [delayed(_slice_call, pure=True)(kernel, lo, hi, len(b), *b, *values)
+                 for (lo, hi), b in zip(cuts, blocks) if hi > lo]
+        total = _compute(_tree_sum(parts), scheduler, retries)
+        rows = sum(hi - lo for lo, hi in cuts)
+        losses.append(float(total[0]) / rows)
+        for p, g in zip(params, total[1:]):
+            velocity[p] = momentum * velocity[p] - lr * g / rows
+            params[p] = params[p] + velocity[p]
+        if callback is not None and callback(step, params, losses[-1]):
+            break
+    return params, np.array(losses)
+
+
+def _local_steps(kernel, lr, batches, n, *arrays_and_params):
+    """Plain SGD on one chunk from the broadcast parameters: p <- p - lr g / b for each
+    mini-batch (lo, hi) in ``batches`` (b = hi - lo rows). Returns the parameters, the sum of
+    the batches' losses and the number of rows seen."""
+    arrays, params = arrays_and_params[:n], [np.array(p) for p in arrays_and_params[n:]]
+    total = 0.0
+    for lo, hi in batches:
+        out = _call(kernel, *[a[lo:hi] for a in arrays], *params)
+        total += float(out[0])
+        params = [p - lr * g / (hi - lo) for p, g in zip(params, out[1:])]
+    return params + [total, sum(hi - lo for lo, hi in batches)]
+
+
+def _weighted_mean(parts):
+    """Average each parameter over the chunks' results, weighted by the rows they saw."""
+    weights = np.array([p[-1] for p in parts], dtype=np.float64)
+    n = len(parts[0]) - 2
+    means = [sum(w * p[j] for w, p in zip(weights, parts)) / weights.sum() for j in range(n)]
+    return means, sum(p[-2] for p in parts) / weights.sum()
+
+
+def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, average_every=8,
+                   backend="numba", scheduler=None, retries=None, callback=None,
+                   reduction="sum"):
+    """Local SGD (parameter averaging): in each round every row chunk runs ``average_every``
+    steps of plain SGD, p <- p - lr g / b over its next mini-batches of ``batch_size`` rows
+    (g the gradient of the additive ``loss`` on the batch's b rows), starting from the same
+    parameters; the client then sets every parameter to the mean of the chunks' results,
+    weighted by the rows each chunk saw in the round. One round costs one broadcast and one
+    gather instead of ``average_every`` of them; with ``average_every=1`` and equal chunks it
+    is synchronous SGD on batches of chunks x batch_size rows. An epoch passes once over
+    every chunk (chunks that run out of batches sit the rest of the epoch's rounds out).
+    Returns ({param: fitted value}, the mean training loss of every round).
+    ``callback(round, params, loss)`` runs on the client after every round; True stops.
+    ``reduction="mean"`` for a loss that averages its rows (g / b is then that mean)."""
+    params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
+    batches = [[(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
+               for n in sizes]
+    per_epoch = -(-max(len(b) for b in batches) // average_every)
+    losses = []
+    for r in range(epochs * per_epoch):
+        k = (r % per_epoch) * average_every
+        values = _send(params.values())
+        parts = [delayed(_local_steps, pure=True)(kernel, lr, b[k:k + average_every],
+                                                  len(chunk), *chunk, *values)
+                 for b, chunk in zip(batches, blocks) if b[k:k + average_every]]
+        means, mean_loss = _weighted_mean(_compute(parts, scheduler, retries))
+        params = {p: np.asarray(m, dtype=p.dtype) for p, m in zip(params, means)}
+        losses.append(mean_loss)
+        if callback is not None and callback(r, params, mean_loss):
+            break
     return params, np.array(losses)
 
 
 def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba",
-                  scheduler=None, **options):
+                  scheduler=None, retries=None, reduction="sum", **options):
     """Fit ``params`` ({param: initial value}) by ``scipy.optimize.minimize`` with the
     distributed value and gradient (jac=True); returns ({param: fitted value}, the
     OptimizeResult). ``options`` go to minimize (e.g. ``options={"maxiter": 100}``)."""
@@ -181,7 +321,7 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
 
     def fun(theta):
         value, grads = value_and_grad_over(loss, X, y, unpack(theta), inputs, backend,
-                                           scheduler)
+                                           scheduler, retries, reduction)
         return float(value), np.concatenate([np.ravel(grads[p]) for p in params])
 
     theta0 = np.concatenate([np.ravel(v) for v in params.values()]).astype(np.float64)
@@ -189,4 +329,4 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     return unpack(res.x), res
 
 
-__all__ = ["value_and_grad_over", "map_rows", "minimize_over", "sgd_over"]
+__all__ = ["value_and_grad_over", "map_rows", "minimize_over", "sgd_over", "local_sgd_over"]

@@ -114,3 +114,107 @@ def test_sgd_over_equals_the_same_steps_in_one_process():
     np.testing.assert_allclose(losses, ref, rtol=1e-12)
     np.testing.assert_allclose(fitted[w], p[w], rtol=1e-12, atol=1e-13)
     assert losses[-1] < losses[0]
+
+
+def _local_sgd_reference(loss, params, w, b, x, y, Xn, yn, chunks, lr, batch, k, epochs):
+    """Local SGD written out on the whole array: chunk c of rows [start, start + n) runs k
+    plain SGD steps per round; the parameters are averaged weighted by rows seen."""
+    g = sd.grad(loss, [w, b])
+    starts = np.cumsum((0,) + chunks[:-1])
+    batches = [[(lo, min(lo + batch, n)) for lo in range(0, n, batch)] for n in chunks]
+    rounds = -(-max(map(len, batches)) // k)
+    p, losses = dict(params), []
+    for r in range(epochs * rounds):
+        j = (r % rounds) * k
+        results = []
+        for start, bs in zip(starts, batches):
+            if not bs[j:j + k]:
+                continue
+            q, total, rows = dict(p), 0.0, 0
+            for lo, hi in bs[j:j + k]:
+                env = {x: Xn[start + lo:start + hi], y: yn[start + lo:start + hi], **q}
+                vals = sd.evaluate([loss] + g, env)
+                total += float(vals[0])
+                rows += hi - lo
+                q = {w: q[w] - lr * vals[1] / (hi - lo), b: q[b] - lr * vals[2] / (hi - lo)}
+            results.append((q, total, rows))
+        n = sum(r_[2] for r_ in results)
+        p = {v: sum(q[v] * m for q, _, m in results) / n for v in (w, b)}
+        losses.append(sum(t for _, t, _ in results) / n)
+    return p, losses
+
+
+def test_local_sgd_over_averages_the_chunks_local_steps():
+    x, y, w, b, z, loss = logistic()
+    chunks = (300, 450, 250)
+    Xn, yn, X, Y = data(chunks=chunks)
+    start = {w: np.zeros(D), b: np.array(0.0)}
+    fitted, losses = sdd.local_sgd_over(loss, X, Y, start, [x, y], lr=0.3, epochs=2,
+                                        batch_size=64, average_every=3, scheduler="sync")
+    ref, ref_losses = _local_sgd_reference(loss, start, w, b, x, y, Xn, yn, chunks, 0.3, 64,
+                                           3, 2)
+    assert len(losses) == 2 * 3                 # ceil(ceil(450 / 64) / 3) rounds per epoch
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-12)
+    np.testing.assert_allclose(fitted[w], ref[w], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fitted[b], ref[b], rtol=1e-12, atol=1e-14)
+    assert losses[-1] < losses[0]
+
+
+def test_callback_stops_the_fit():
+    x, y, w, b, z, loss = logistic()
+    Xn, yn, X, Y = data(chunks=(500, 500))
+    seen = []
+    fitted, losses = sdd.sgd_over(loss, X, Y, {w: np.zeros(D), b: np.array(0.0)}, [x, y],
+                                  lr=0.5, epochs=3, steps_per_epoch=5, scheduler="sync",
+                                  callback=lambda s, p, l: seen.append(s) or s == 6)
+    assert seen == list(range(7)) and len(losses) == 7
+
+
+def test_a_worker_killed_mid_fit_does_not_change_the_result(cache_dir):
+    """A LocalCluster's worker process is killed (SIGKILL) while a step is being computed;
+    its nanny restarts it, dask re-runs the lost tasks (retries), and the fit ends with the
+    parameters of an undisturbed run, exactly."""
+    import os
+    import signal
+    import threading
+    x, y, w, b, z, loss = logistic()
+    Xn, yn, X, Y = data(chunks=(125,) * 8)
+    start = {w: np.zeros(D), b: np.array(0.0)}
+    args = dict(lr=0.5, epochs=2, steps_per_epoch=5, momentum=0.9)
+    want, want_losses = sdd.sgd_over(loss, X, Y, start, [x, y], scheduler="sync", **args)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        victim = sorted(pids.values())[0]
+        killed = []
+
+        def kill_during_next_step(step, params, mean_loss):
+            if step == 2:                        # mid-fit: while step 3's tasks run
+                timer = threading.Timer(0.01, lambda: killed.append(os.kill(victim,
+                                                                            signal.SIGKILL)))
+                timer.start()
+        got, losses = sdd.sgd_over(loss, X, Y, start, [x, y], retries=3,
+                                   callback=kill_during_next_step, **args)
+        client.wait_for_workers(2, timeout=60)
+        after = client.run(os.getpid)
+    assert killed and victim not in after.values()
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-12)
+    np.testing.assert_allclose(got[w], want[w], rtol=1e-12, atol=1e-14)
+
+
+def test_a_mean_loss_with_a_penalty_gives_the_mean_over_all_rows():
+    """reduction='mean': chunks of different sizes are weighted by their rows, and a penalty
+    (added once per chunk mean) stays counted once."""
+    x, y, w, b, z, loss = logistic()
+    mean_loss = sd.mean(sd.softplus(z) - y * z) + 0.1 * sd.sum(w * w)
+    Xn, yn, X, Y = data()
+    params = {w: R.standard_normal(D), b: np.array(0.3)}
+    value, grads = sdd.value_and_grad_over(mean_loss, X, Y, params, [x, y], backend="numpy",
+                                           scheduler="sync", reduction="mean")
+    want = single(mean_loss, params, {x: Xn, y: yn})
+    np.testing.assert_allclose(value, want[0], rtol=1e-12)
+    np.testing.assert_allclose(grads[w], want[1], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="reduction must be 'sum' or 'mean'"):
+        sdd.value_and_grad_over(mean_loss, X, Y, params, [x, y], scheduler="sync",
+                                reduction="avg")
