@@ -82,7 +82,7 @@ def test_mlp_on_digits():
 def test_mixture_density_network_beats_a_single_gaussian():
     X, T = data.multimodal(1000, seed=0)
     Xv, Tv = data.multimodal(500, seed=1)
-    mdn = MixtureDensityNetwork(seed=0).fit(X, T)
+    mdn = MixtureDensityNetwork(seed=0).fit(X, T[:, 0])          # one target: a vector
     single = MLPRegressor(hidden=(32,), output="gaussian", lr=0.01, epochs=300, seed=0).fit(X, T)
     mu, var = single.predict(Xv), single.predict_variance(Xv)[:, 0]
     nll_single = float(np.mean(0.5 * (np.log(2 * np.pi * var) + (Tv[:, 0] - mu) ** 2 / var)))
