@@ -5,6 +5,11 @@ language (slices with any step, pads, flips, concatenation, gathers and scatters
 negative indices, cumsum, tril, einsum); shapes are random (rank 1 to 3, sizes 1 to 5),
 the first input may have a symbolic leading dim, and nodes are reused (DAGs, not trees).
 Ops that need a concrete size leave symbolic axes alone.
+
+``check_graph(seed)`` is the property both tests/codegen/test_random_graphs.py and
+benchmarks/fuzz.py check: a backend's [output] + gradients equal the interpreter's, and
+reverse mode agrees with forward mode. ``check_values`` is its comparison alone, for a
+caller that compiled several graphs into one function (the fuzz script's batches).
 """
 import numpy as np
 
@@ -94,13 +99,15 @@ TENSOR = [
 ]
 
 
-def random_graph(seed, steps=8, symbolic=True):
-    """(inputs, output, env) of a random graph: the output is a scalar loss."""
+def random_graph(seed, steps=8, symbolic=True, dim="n"):
+    """(inputs, output, env) of a random graph: the output is a scalar loss. ``dim`` names
+    the symbolic leading dim (graphs compiled together each need their own name to bind
+    their own size); the graph is otherwise the same for every name."""
     rng = np.random.default_rng(seed)
     shape = tuple(int(d) for d in rng.integers(1, 5, int(rng.integers(1, 4))))
     # a symbolic leading dim only off the axis that y broadcasts against: (n,) * (3,) would
     # unify n with 3 (a declaration-time equality, not a run-time size)
-    lead = "n" if symbolic and len(shape) >= 2 and rng.random() < 0.5 else shape[0]
+    lead = dim if symbolic and len(shape) >= 2 and rng.random() < 0.5 else shape[0]
     x = sd.var(f"x{seed}", (lead,) + shape[1:])
     y = sd.var(f"y{seed}", shape[-1:])
     pool = [x, x * y]
@@ -118,6 +125,39 @@ def random_graph(seed, steps=8, symbolic=True):
             pool.append(new)
     out = sd.sum(sd.sin(pool[-1])) + sd.sum(pool[len(pool) // 2] ** 2) * 0.1
     n = int(rng.integers(1, 5))
-    env = {x: rng.standard_normal((n if lead == "n" else lead,) + shape[1:]),
+    env = {x: rng.standard_normal((n if lead == dim else lead,) + shape[1:]),
            y: rng.standard_normal(shape[-1:])}
     return [x, y], out, env
+
+
+def with_grads(inputs, out):
+    """The outputs a random graph's function computes: [out] + its gradient w.r.t. every
+    input (reverse mode)."""
+    return [out] + sd.grad(out, inputs)
+
+
+def check_values(seed, inputs, outputs, env, got, rtol=1e-10, atol=1e-10):
+    """Assert that ``got``, a backend's values of ``outputs = with_grads(inputs, out)`` at
+    ``env``, equal the interpreter's, and that reverse mode agrees with forward mode:
+    <grad, v> = jvp(v) for a random direction v (seeded by ``seed + 1``)."""
+    want = sd.evaluate(outputs, env)
+    for i, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"seed {seed}: "
+                                   f"output {i} of [out] + grads w.r.t. {[v.name for v in inputs]}")
+    rng = np.random.default_rng(seed + 1)
+    dirs = [rng.standard_normal(env[v].shape) for v in inputs]
+    tvars = [sd.var(f"t_{v.name}", v.shape) for v in inputs]   # same (symbolic) shapes
+    tangent = sd.jvp(outputs[0], inputs, tvars)
+    fwd = float(sd.evaluate(tangent, {**env, **dict(zip(tvars, dirs))}))
+    rev = sum(float(np.sum(g * d)) for g, d in zip(want[1:], dirs))
+    assert np.isclose(fwd, rev, rtol=1e-9, atol=1e-10), \
+        f"seed {seed}: forward mode {fwd!r} != reverse mode {rev!r}"
+
+
+def check_graph(seed, backend="numba", **kwargs):
+    """Compile ``random_graph(seed, **kwargs)`` with its gradients on ``backend`` and
+    ``check_values`` the result."""
+    inputs, out, env = random_graph(seed, **kwargs)
+    outputs = with_grads(inputs, out)
+    f = sd.compile(inputs, outputs, backend=backend)
+    check_values(seed, inputs, outputs, env, f(*[env[v] for v in inputs]))
