@@ -100,14 +100,19 @@ def fuzz(backend, start, n, batch, max_steps, jobs):
     failures, t0 = [], time.perf_counter()
     # spawned, not forked: a forked child would inherit Numba's and BLAS's threads half-made
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for found in pool.map(check_batch, batches, repeat(backend), repeat(max_steps)):
+        done = 0
+        for seeds, found in zip(batches, pool.map(check_batch, batches, repeat(backend),
+                                                   repeat(max_steps))):
             for seed, message in found:
                 where = "batch" if seed is None else f"seed {seed} (steps={depth(seed, max_steps)})"
                 print(f"FAIL {backend} {where}: {message}", flush=True)
                 failures.append(seed)
+            done += len(seeds)
+            print(f"  {backend}: {done}/{n} graphs, {len(failures)} failures, "
+                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
     print(f"{backend}: {n} graphs (seeds {start}..{start + n - 1}, steps 1..{max_steps}, "
-          f"batches of {batch}, {jobs} processes), {len(failures)} failures, {wall:.1f} s, "
+          f"batches of {batch}, jobs {jobs}), {len(failures)} failures, {wall:.1f} s, "
           f"{n / wall:.2f} graphs/s", flush=True)
     return failures
 
