@@ -1,30 +1,13 @@
-"""Model declarations from the lecture notes, each returning a ``Model``.
-
-A Model holds the data inputs (x, y), the parameters with their seeded initial values, the
-mean loss over a batch, and named prediction outputs (functions of x and the parameters).
+"""Model declarations from the lecture notes, each returning a ``Model`` (``models/model.py``:
+the data inputs x and y, the parameters with their seeded initial values, the mean loss over
+a batch, and named prediction outputs).
 """
-from dataclasses import dataclass, field
-
 import numpy as np
 
 import symdiff as sd
 
 from .layers import Builder
-
-
-@dataclass
-class Model:
-    name: str
-    x: object
-    y: object
-    params: list
-    init: dict
-    loss: object
-    outputs: dict = field(default_factory=dict)
-
-    @property
-    def inputs(self):
-        return [self.x, self.y]
+from .model import Model     # also networks.Model, as before
 
 
 def _hidden(b, x, hidden, activations):
@@ -146,13 +129,13 @@ def perceptron(n_in, bias=False, dtype="float64"):
     return m
 
 
-def xor_network(dtype="float64", seed=0, oracle=False):
+def xor_network(dtype="float64", seed=0, oracle=False, batch="batch"):
     """f(x) = w^T max(0, W^T x + c) + b with MSE on the four XOR points (seeds 002).
     ``oracle=True`` starts from the seeds' solution W = [[1, 1], [1, 1]], c = (0, -1),
-    w = (1, -2), b = 0."""
+    w = (1, -2), b = 0. ``batch``: the leading dim of x and y (a symbol or an int)."""
     b = Builder(dtype, seed)
-    x = sd.var("x", ("batch", 2), dtype)
-    y = sd.var("y", ("batch",), dtype)
+    x = sd.var("x", (batch, 2), dtype)
+    y = sd.var("y", (batch,), dtype)
     rng = np.random.default_rng(seed)
     # random start: small weights, rectifier biases 0.1 (the seeds' advice, so both units
     # start active), output bias at the targets' mean

@@ -14,7 +14,7 @@ MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdi
            "symdiff.models.lda", "symdiff.tensor",
            "symdiff.joins", "symdiff.indexing", "symdiff.einsum", "symdiff.models.objectives", "symdiff.loops",
            "symdiff.conv", "symdiff.models.cnn",
-           "symdiff.models.mixture", "symdiff.numpy_dispatch",
+           "symdiff.models.mixture", "symdiff.models.model", "symdiff.numpy_dispatch",
            "symdiff.dask", "symdiff.models.optimizers", "symdiff.persist"]
 
 
