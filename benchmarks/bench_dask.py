@@ -17,9 +17,9 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # inherited by the worker processes
+import numpy as np       # before the variable below: this process keeps its BLAS threads
 
-import numpy as np                                     # noqa: E402
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # inherited by the worker processes
 
 import dask                                            # noqa: E402
 import dask.array as da                                # noqa: E402
@@ -103,7 +103,7 @@ def distributed_run(name, build, args, workers):
         X, Y = data(name, args.rows, args.chunks)
         X, Y = dask.persist(X, Y)
         distributed.wait([X, Y])
-        tiny = [a[:args.chunks * 4].rechunk(4) for a in (X, Y)]
+        tiny = [a[:args.chunks * 4].rechunk({0: 4}) for a in (X, Y)]   # 64 chunks of 4 rows
         tiny = dask.persist(*tiny)
 
         def ours():

@@ -34,6 +34,7 @@ except ImportError as e:                 # validate_data and __sklearn_tags__ ca
     raise ImportError("symdiff's estimators need scikit-learn >= 1.6 (in the demo and test "
                       "extras): pip install 'symdiff[demo]'") from e
 
+from .dask_fit import fit_dask, is_dask, over_rows
 from .train import Trainer, fit
 
 __all__ = ["BaseEstimator", "DensityMixin", "Labels", "Trained", "Classifier", "Regressor", "check_is_fitted",
@@ -56,7 +57,11 @@ class Trained(BaseEstimator):
     early_stopping = False
 
     def fit(self, X, y, callback=None):
-        """Train for up to ``epochs`` epochs (see the module docstring); returns self."""
+        """Train for up to ``epochs`` epochs (see the module docstring); returns self. X and
+        y may be Dask arrays (``symdiff.models.dask_fit``: data-parallel SGD over the row
+        chunks)."""
+        if is_dask(X):
+            return fit_dask(self, X, y, callback)
         warm = self.warm_start and hasattr(self, "trainer_")
         X, y = self._validate(X, y, reset=not warm)
         if warm:
@@ -198,6 +203,7 @@ class Classifier(Labels, Trained):
     def _targets(self, y):
         return self._encode(np.searchsorted(self.classes_, y))
 
+    @over_rows
     def predict(self, X):
         """The most probable class of each row."""
         X = self._X(X)

@@ -26,12 +26,12 @@ def _demo(args):
                         momentum=0.9, batch_size=args.batch, epochs=args.epochs, seed=args.seed)
     curve = []
 
-    def report(row):
-        acc = clf.score(X_te, y_te)
-        curve.append((row["epoch"], row["loss"], acc))
-        print(f"epoch {row['epoch']:3d}  train loss {row['loss']:.4f}  test accuracy {acc:.4f}")
+    def report(est, epoch, loss):
+        acc = est.score(X_te, y_te)
+        curve.append((epoch, loss, acc))
+        print(f"epoch {epoch:3d}  train loss {loss:.4f}  test accuracy {acc:.4f}")
     t0 = time.perf_counter()
-    _fit_with_callback(clf, X_tr, y_tr, report)
+    clf.fit(X_tr, y_tr, callback=report)
     total = time.perf_counter() - t0
     compile_s = clf.trainer_.compile_seconds + getattr(clf.trainer_, "epoch_compile_seconds", 0)
     acc = clf.score(X_te, y_te)
@@ -42,20 +42,6 @@ def _demo(args):
     if path:
         print(f"loss and accuracy curves written to {path}")
     return 0
-
-
-def _fit_with_callback(clf, X, y, callback):
-    """MLPClassifier.fit with a per-epoch callback (the CLI prints progress lines)."""
-    from . import networks
-    from .train import Trainer, fit
-    import numpy as np
-    clf.classes_, codes = np.unique(y, return_inverse=True)
-    clf.n_features_in_ = X.shape[1]
-    model = networks.mlp(X.shape[1], clf.hidden, len(clf.classes_), clf.activation, "softmax",
-                         clf.l2, clf.dtype, clf.seed)
-    clf.trainer_ = Trainer(model, clf.lr, clf.momentum)
-    clf.history_ = fit(clf.trainer_, np.ascontiguousarray(X), codes.astype(np.int64),
-                       clf.epochs, clf.batch_size, seed=clf.seed, callback=callback)
 
 
 def _plot(curve, path):

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import networks
 from .base import Classifier, Regressor, keep_params
+from .dask_fit import over_rows
 from .train import log_epoch
 
 
@@ -55,6 +56,7 @@ class MLPClassifier(Classifier):
     def _codes(self, X):
         return np.argmax(self.trainer_.predict("logits", X), axis=1)
 
+    @over_rows
     def predict_proba(self, X):
         """softmax of the logits: one column per class of ``classes_``."""
         return self._predict("proba", X)
@@ -108,10 +110,12 @@ class LogisticRegression(Classifier):
     def _codes(self, X):
         return (self.trainer_.predict("logits", X) > 0).astype(np.int64)
 
+    @over_rows
     def decision_function(self, X):
         """The logit w.x + b: positive for ``classes_[1]``."""
         return self._predict("logits", X)
 
+    @over_rows
     def predict_proba(self, X):
         """Columns 1 - p and p = sigmoid(w.x + b), for ``classes_[0]`` and ``classes_[1]``."""
         p = self._predict("proba", X)
@@ -150,6 +154,7 @@ class LinearSVM(Classifier):
     def _encode(self, codes):
         return np.where(codes == 1, 1.0, -1.0).astype(self.dtype)
 
+    @over_rows
     def decision_function(self, X):
         """The score w.x + b: positive for ``classes_[1]``."""
         return self._predict("score", X)
@@ -249,10 +254,12 @@ class MLPRegressor(Regressor):
                              f"'gaussian' (MixtureDensityNetwork for a mixture)")
         return _mlp(self, n_in, self.n_outputs_, self.output)
 
+    @over_rows
     def predict(self, X):
         """The predicted mean of each row: a vector for one output, else (rows, outputs)."""
         return self._vector(self._predict("mean", X))
 
+    @over_rows
     def predict_variance(self, X):
         """The predicted variance (rows, outputs) of ``output="gaussian"``."""
         X = self._X(X)
@@ -314,6 +321,7 @@ class MixtureDensityNetwork(Regressor):
         log_n = -0.5 * ((t - mu) / sd_) ** 2 - np.log(sd_) - 0.5 * np.log(2 * np.pi)
         return float(-np.mean(logsumexp(np.log(w) + log_n, axis=1)))
 
+    @over_rows
     def predict(self, X):
         """The mean of the most probable component."""
         w, mu, _ = self.mixture(X)

@@ -218,3 +218,71 @@ def test_a_mean_loss_with_a_penalty_gives_the_mean_over_all_rows():
     with pytest.raises(ValueError, match="reduction must be 'sum' or 'mean'"):
         sdd.value_and_grad_over(mean_loss, X, Y, params, [x, y], scheduler="sync",
                                 reduction="avg")
+
+
+def test_an_estimator_fits_on_dask_arrays_by_the_documented_sgd_steps():
+    """MLPRegressor.fit on Dask arrays: each step takes batch_size rows of every chunk and
+    follows v <- mu v - lr g, p <- p + v on their mean loss (written out here with the
+    interpreter); predict returns a Dask array equal to predict on the computed X."""
+    from symdiff.models import MLPRegressor
+    Xn = R.standard_normal((120, 3))
+    yn = np.sin(Xn[:, 0]) + 0.5 * Xn[:, 1]
+    X, Y = da.from_array(Xn, chunks=(60, 3)), da.from_array(yn, chunks=60)
+    reg = MLPRegressor(hidden=(5,), lr=0.05, momentum=0.9, batch_size=20, epochs=3,
+                       backend="numpy")
+    losses = []
+    reg.fit(X, Y, callback=lambda est, epoch, loss: losses.append(loss))
+    ref = MLPRegressor(hidden=(5,), backend="numpy").partial_fit(Xn[:2], yn[:2])
+    model = ref.trainer_.model
+    p = {q: np.array(model.init[q]) for q in model.params}
+    v = {q: 0.0 for q in model.params}
+    g = sd.grad(model.loss, model.params)
+    ref_losses = []
+    for _ in range(3):
+        steps = []
+        for s in range(3):                            # 60 rows per chunk / 20 per batch
+            rows = np.concatenate([np.arange(s * 20, s * 20 + 20),
+                                   60 + np.arange(s * 20, s * 20 + 20)])
+            vals = sd.evaluate([model.loss] + g, {model.x: Xn[rows],
+                                                  model.y: yn[rows, None], **p})
+            steps.append(float(vals[0]))
+            for q, gq in zip(model.params, vals[1:]):
+                v[q] = 0.9 * v[q] - 0.05 * gq
+                p[q] = p[q] + v[q]
+        ref_losses.append(np.mean(steps))
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-10)
+    assert reg.n_iter_ == 3 and reg.loss_curve_ == losses
+    for q in model.params:
+        got = next(a for k, a in reg.trainer_.params.items() if k.name == q.name)
+        np.testing.assert_allclose(got, p[q], rtol=1e-10, atol=1e-12)
+    pred = reg.predict(X)
+    assert isinstance(pred, da.Array) and pred.shape == (120,)
+    np.testing.assert_array_equal(pred.compute(), reg.predict(Xn))
+
+
+def test_a_classifier_on_dask_arrays_learns_and_predicts_in_chunks():
+    from sklearn.datasets import load_iris
+    from symdiff.models import MLPClassifier
+    Xn, yn = load_iris(return_X_y=True)
+    Xn = (Xn - Xn.mean(0)) / Xn.std(0)
+    labels = np.array(["setosa", "versicolor", "virginica"])[yn]
+    X, Y = da.from_array(Xn, chunks=(50, 4)), da.from_array(labels, chunks=50)
+    clf = MLPClassifier(hidden=(8,), lr=0.1, batch_size=10, epochs=60, dtype="float64",
+                        backend="numpy").fit(X, Y)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    proba = clf.predict_proba(X)
+    assert isinstance(proba, da.Array) and proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.compute(), clf.predict_proba(Xn), rtol=1e-12)
+    assert clf.score(X, Y) >= 0.9
+    assert (clf.predict(X).compute() == labels).mean() == clf.score(Xn, labels)
+
+
+def test_dask_fit_errors_name_the_problem():
+    from symdiff.models import MLPClassifier, Perceptron
+    X, Y = da.zeros((40, 3), chunks=20), da.zeros(40, chunks=20)
+    with pytest.raises(ValueError, match="optimizer='adam' is not supported"):
+        MLPClassifier(optimizer="adam", backend="numpy").fit(X, Y)
+    with pytest.raises(ValueError, match="one row per row of X"):
+        MLPClassifier(backend="numpy").fit(X, Y[:30])
+    with pytest.raises(ValueError, match="its own rule"):
+        Perceptron(backend="numpy").fit(X, Y)
