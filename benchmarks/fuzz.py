@@ -5,14 +5,16 @@ the check is graphgen's own (``check_values``): the backend's [output] + gradien
 interpreter's (rtol/atol 1e-10), and reverse mode agrees with forward mode.
 
 A Numba compile costs seconds, so ``--batch K`` graphs share one compiled function (inputs:
-all their inputs; outputs: each graph's [output] + gradients). Each graph names its symbolic
+all their inputs; outputs: each graph's [output] + gradients). Keep K small: Numba's compile
+time grows faster than the function's length (its SSA and liveness passes), so batches of 10
+cost about 3x more per graph than batches of 3 (benchmarks/RESULTS.md). Each graph names its symbolic
 dim after its seed (``n<seed>``), so every graph in a batch binds its own size. When a batch
 fails to compile or to run, or a graph disagrees in it, its graphs are checked again one by
 one (``graphgen.check_graph``) to name the failing seeds; a failure that does not reproduce
 alone is reported as a batch failure.
 
 Run: python benchmarks/fuzz.py --n 10000 [--backend numba|numpy|both] [--start 0]
-     [--batch 40] [--steps 30] [--jobs 2]
+     [--batch 3] [--steps 30] [--jobs 2]
 Prints each failure (seed, depth, backend, error) and one summary line per backend; exits
 with status 1 on any failure. A failure reproduces with
 ``graphgen.check_graph(seed, backend, steps=depth)``.
@@ -122,7 +124,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000, help="graphs per backend")
     ap.add_argument("--backend", choices=["numba", "numpy", "both"], default="both")
     ap.add_argument("--start", type=int, default=0, help="first seed")
-    ap.add_argument("--batch", type=int, default=40, help="graphs per compiled function")
+    ap.add_argument("--batch", type=int, default=3, help="graphs per compiled function")
     ap.add_argument("--steps", type=int, default=30, help="largest depth (random per graph)")
     ap.add_argument("--jobs", type=int, default=1, help="processes (batches run in parallel)")
     args = ap.parse_args()
