@@ -45,8 +45,9 @@ def _check(est, X, y):
                       f"{est.epochs} epochs")
 
 
-def _targets(est, X, y):
-    """X in the model's dtype and the model's targets, chunked like X's rows."""
+def _targets(est, X, y, labels):
+    """X in the model's dtype and the model's targets, chunked like X's rows (``labels``:
+    what ``_labels`` found)."""
     import dask.array as da
     X = X.astype(est.dtype)
     y = da.asarray(y).rechunk((X.chunks[0],) + tuple((d,) for d in y.shape[1:]))
@@ -56,7 +57,7 @@ def _targets(est, X, y):
         encode = est._encode
     else:
         targets = y.reshape(y.shape[0], -1).astype(est.dtype)
-        sample, encode = targets[:1].compute(), est._targets
+        sample, encode = est._targets(labels), est._targets       # labels: y's first row
     extra = sample.ndim - targets.ndim
     new_axis = list(range(targets.ndim, sample.ndim)) if extra > 0 else None
     return X, targets.map_blocks(encode, dtype=sample.dtype, new_axis=new_axis,
@@ -89,7 +90,7 @@ def fit_dask(est, X, y, callback=None):
     if X.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
                          f"expecting {est.n_features_in_} features as input")
-    X, T = _targets(est, X, y)
+    X, T = _targets(est, X, y, labels)
     trainer, model = est.trainer_, est.trainer_.model
     steps = -(-min(X.chunks[0]) // est.batch_size)
     rows, start = [], est.n_iter_

@@ -78,8 +78,9 @@ class _Shipped:
         return _arrive, (self.name, self.blob, self.row_sums)
 
     def __call__(self, *arrays):
+        """The kernel's outputs as a list of arrays that the task owns (copies)."""
         out = self.kernel(*arrays)
-        out = [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
+        out = [np.array(o) for o in (out if isinstance(out, list) else [out])]
         n = len(arrays[0])
         return [o * o.dtype.type(n) for o in out] if self.row_sums else out
 
@@ -114,12 +115,6 @@ def _rows(arrays):
         a = a.rechunk((rows,) + tuple((d,) for d in a.shape[1:]))
         out.append(a.to_delayed().reshape(len(rows), -1)[:, 0])
     return [list(blocks) for blocks in zip(*out)]
-
-
-def _call(kernel, *arrays):
-    out = kernel(*arrays)
-    out = out if isinstance(out, list) else [out]
-    return [np.array(o) for o in out]
 
 
 def _add(*parts):
@@ -171,7 +166,7 @@ def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=N
     sum_c n_c L_c / N."""
     params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
     values = _send(params.values())
-    parts = [delayed(_call, pure=True)(kernel, *b, *values) for b in blocks]
+    parts = [delayed(kernel, pure=True)(*b, *values) for b in blocks]
     total = _compute(_tree_sum(parts), scheduler, retries)
     if reduction == "mean":
         total = [t / t.dtype.type(sum(sizes)) for t in total]
@@ -186,7 +181,7 @@ def map_rows(f, *arrays, broadcast=()):
     blocks = _rows(arrays)
     sizes = arrays[0].chunks[0] if isinstance(arrays[0], da.Array) else (len(arrays[0]),)
     values = _send(broadcast) if broadcast else []
-    calls = [delayed(_call, pure=True)(_shipped(f), *b, *values) for b in blocks]
+    calls = [delayed(_shipped(f), pure=True)(*b, *values) for b in blocks]
     outs = f.spec.outputs
     result = []
     for j, node in enumerate(outs):
@@ -201,7 +196,7 @@ def _slice_call(kernel, lo, hi, *arrays_and_params):
     """The kernel on rows lo:hi of a chunk's arrays (the first ``n`` arguments)."""
     n = arrays_and_params[0]
     arrays, params = arrays_and_params[1:n + 1], arrays_and_params[n + 1:]
-    return _call(kernel, *[a[lo:hi] for a in arrays], *params)
+    return kernel(*[a[lo:hi] for a in arrays], *params)
 
 
 def _prepare(loss, X, y, params, inputs, backend, reduction):
@@ -259,7 +254,7 @@ def _local_steps(kernel, lr, batches, n, *arrays_and_params):
     arrays, params = arrays_and_params[:n], [np.array(p) for p in arrays_and_params[n:]]
     total = 0.0
     for lo, hi in batches:
-        out = _call(kernel, *[a[lo:hi] for a in arrays], *params)
+        out = kernel(*[a[lo:hi] for a in arrays], *params)
         total += float(out[0])
         params = [p - lr * g / (hi - lo) for p, g in zip(params, out[1:])]
     return params + [total, sum(hi - lo for lo, hi in batches)]
