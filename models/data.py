@@ -57,7 +57,7 @@ def xor(dtype="float64"):
 
 def separable(n=200, dim=2, margin=0.5, seed=0):
     """Linearly separable points with labels in {-1, +1} and a margin around a random plane
-    through the origin (the perceptron's setting in the seeds)."""
+    through the origin (the setting of the perceptron's convergence bound)."""
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(dim)
     w /= np.linalg.norm(w)
@@ -77,7 +77,7 @@ def wave(n=200, seed=0, noise=0.0):
 
 
 def multimodal(n=1000, seed=0):
-    """Bishop's inverse problem (the seeds' mixture density example): x = t + 0.3 sin(2 pi t) +
+    """Bishop's inverse problem (a mixture density network example): x = t + 0.3 sin(2 pi t) +
     noise, predict t from x; p(t | x) has up to three modes."""
     rng = np.random.default_rng(seed)
     t = rng.uniform(0, 1, n)

@@ -84,7 +84,8 @@ class SoftmaxRegression(MLPClassifier):
 
 class LogisticRegression(Classifier):
     """p(y = 1 | x) = sigmoid(w.x + b) fitted by maximum likelihood: binary cross-entropy
-    (seeds 000/001). ``decision_function`` is the logit w.x + b.
+    -[y log p + (1 - y) log(1 - p)] averaged over the batch. ``decision_function`` is the
+    logit w.x + b.
 
     >>> import numpy as np
     >>> from symdiff.models import LogisticRegression
@@ -131,7 +132,7 @@ class LogisticRegression(Classifier):
 
 
 class LinearSVM(Classifier):
-    """Linear SVM: lambda ||w||^2 + mean hinge loss max(0, 1 - y (w.x + b)) (seeds 004),
+    """Linear SVM: lambda ||w||^2 + mean hinge loss max(0, 1 - y (w.x + b)),
     labels y = -1 for ``classes_[0]`` and +1 for ``classes_[1]``.
 
     >>> import numpy as np
@@ -167,10 +168,11 @@ class Perceptron(LinearSVM):
     """The perceptron rule: SGD with learning rate 1 and batch 1 on the perceptron criterion
     sum max(0, -y (w.x + b)) (``networks.perceptron_criterion``), labels y = -1 for
     ``classes_[0]`` and +1 for ``classes_[1]``, examples in order, stopping after the first
-    epoch without a mistake (the seeds' train_perceptron) or after ``max_epochs``. After fit,
-    ``n_updates_`` counts the updates made and ``converged_`` says whether the last epoch made
-    no mistake. Without ``bias`` (the seeds' convergence theorem) the plane passes through
-    the origin.
+    epoch without a mistake (Rosenblatt's rule: w <- w + y x on each mistake) or after
+    ``max_epochs``. After fit, ``n_updates_`` counts the updates made and ``converged_`` says whether the last epoch made
+    no mistake. Without ``bias`` the plane passes through the origin; on data separable with
+    margin gamma and radius R = max ||x|| it converges after at most (R / gamma)^2 updates
+    (Novikoff's theorem).
 
     >>> import numpy as np
     >>> from symdiff.models import Perceptron
@@ -269,7 +271,7 @@ class MLPRegressor(Regressor):
 
 
 class MixtureDensityNetwork(Regressor):
-    """p(t | x) = sum_k pi_k(x) N(t; mu_k(x), sigma_k(x)^2) (seeds 002), 1-D targets;
+    """p(t | x) = sum_k pi_k(x) N(t; mu_k(x), sigma_k(x)^2), 1-D targets;
     ``predict`` is the mean of the most probable component, ``score`` the mean
     log-likelihood (higher is better; not R^2).
 

@@ -1,4 +1,4 @@
-"""Layers of the seeds' networks: dense maps, activations (plain, parametric, maxout, RBF),
+"""Layers of the model zoo's networks: dense maps, activations (plain, parametric, maxout, RBF),
 and seeded initialization.
 
 An activation is a name from ``ACTIVATIONS``, ``"prelu"``, ``"maxout:k"``, ``"rbf"``, or any

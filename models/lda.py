@@ -1,4 +1,4 @@
-"""Linear discriminant analysis with a shared covariance, in closed form (seeds 000/004):
+"""Linear discriminant analysis with a shared covariance, in closed form:
 with Gaussian classes of equal covariance, p(y = 1 | x) = sigmoid(w.x + b) where
 w = Sigma^-1 (mu_1 - mu_0) and b = (mu_0^T Sigma^-1 mu_0 - mu_1^T Sigma^-1 mu_1) / 2
 + log(p(y=1) / p(y=0)): the same model as logistic regression, fitted differently."""

@@ -28,7 +28,7 @@ def mlp(n_in, hidden, n_out, activation="tanh", output="softmax", l2=0.0, dtype=
     - "sigmoid": p = sigmoid(z) (n_out = 1), loss = binary cross-entropy on the logit;
     - "linear": y_hat = z, loss = mean squared error;
     - "gaussian": mean and log-variance heads, loss = Gaussian negative log-likelihood;
-    - "mdn": a mixture density network head with ``components`` Gaussians (seeds 002).
+    - "mdn": a mixture density network head with ``components`` Gaussians.
     Optional L2 penalty l2 * sum ||W||^2.
     """
     b = Builder(dtype, seed)
@@ -117,8 +117,8 @@ def linear_svm(n_in, lam=0.01, dtype="float64", seed=0):
 
 def perceptron(n_in, bias=False, dtype="float64"):
     """sign(w.x + b) trained by the perceptron rule: SGD with learning rate 1 on
-    max(0, -y (w.x + b)), labels in {-1, +1}. Without ``bias`` (the seeds' convergence
-    theorem) the separating plane passes through the origin."""
+    max(0, -y (w.x + b)), labels in {-1, +1}. Without ``bias`` the separating plane passes
+    through the origin (the setting of Novikoff's bound of (R / gamma)^2 updates)."""
     m = _linear_model("perceptron", n_in, 0.0, dtype, 0, "perceptron")
     if not bias:
         w, c = m.params
@@ -130,14 +130,14 @@ def perceptron(n_in, bias=False, dtype="float64"):
 
 
 def xor_network(dtype="float64", seed=0, oracle=False, batch="batch"):
-    """f(x) = w^T max(0, W^T x + c) + b with MSE on the four XOR points (seeds 002).
-    ``oracle=True`` starts from the seeds' solution W = [[1, 1], [1, 1]], c = (0, -1),
+    """f(x) = w^T max(0, W^T x + c) + b with MSE on the four XOR points.
+    ``oracle=True`` starts from the exact solution W = [[1, 1], [1, 1]], c = (0, -1),
     w = (1, -2), b = 0. ``batch``: the leading dim of x and y (a symbol or an int)."""
     b = Builder(dtype, seed)
     x = sd.var("x", (batch, 2), dtype)
     y = sd.var("y", (batch,), dtype)
     rng = np.random.default_rng(seed)
-    # random start: small weights, rectifier biases 0.1 (the seeds' advice, so both units
+    # random start: small weights, rectifier biases 0.1 (so both units
     # start active), output bias at the targets' mean
     W = b.param("W", (2, 2), np.ones((2, 2)) if oracle else rng.normal(0, 0.5, (2, 2)))
     c = b.param("c", (2,), np.array([0.0, -1.0]) if oracle else np.full(2, 0.1))

@@ -2,7 +2,7 @@
 updates, run a whole epoch at a time inside Numba; early stopping on a validation split; one
 log line per epoch at ``verbose=1``.
 
-The seeds' update rule: theta <- theta - lr * grad. With momentum mu:
+The update rule: theta <- theta - lr * grad. With momentum mu:
 v <- mu v - lr grad, theta <- theta + v (both read the old values: Theano's convention).
 """
 import time

@@ -64,7 +64,7 @@ def mlp(sizes=(4, 8, 3), activation="tanh", batch="batch"):
 
 
 def xor(batch="batch"):
-    """The seeds' XOR network f(x) = w^T max(0, W^T x + c) + b with an MSE loss
+    """The XOR network f(x) = w^T max(0, W^T x + c) + b with an MSE loss
     (``networks.xor_network``, from its random start)."""
     return xor_network(seed=SEED, batch=batch)
 
