@@ -10,7 +10,12 @@ def test_random_tensor_graphs(seed):
     check_graph(seed)
 
 
+@pytest.mark.parametrize("seed", range(100, 106))
+def test_random_float32_graphs(seed):
+    check_graph(seed, dtype="float32")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(16, 216))
 def test_random_tensor_graphs_long(seed):
-    check_graph(seed)
+    check_graph(seed, dtype="float32" if seed % 2 else "float64")
