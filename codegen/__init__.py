@@ -12,38 +12,56 @@ _compiled = collections.OrderedDict()
 _CACHED = 64
 
 
-def compile_spec(spec, math="fast", parallel=False, fastmath=True):
-    """Compile a ``symdiff.function.Spec`` to a Kernel (see ``symdiff.compile``)."""
+def compile_spec(spec, math="fast", parallel=False, fastmath=True, wait=True):
+    """Compile a ``symdiff.function.Spec`` to a Kernel (see ``symdiff.compile``). With
+    ``wait=False`` the Kernel is returned before Numba has compiled it: it runs the NumPy tier
+    until the compiled kernel swaps in (``symdiff.codegen.tiered``)."""
     from .kernel import Kernel
-    from .lower import lower
-    from .prepare import prepare
-    from .render import arena_dtypes, render
-    from . import jit
 
     if math not in ("fast", "libm"):
         raise ValueError(f"compile: math must be 'fast' or 'libm', got {math!r}")
     options = {"math": math, "parallel": bool(parallel), "fastmath": bool(fastmath)}
     ident = _identity(spec, options)
     hit = _compiled.get(ident)
-    if hit is not None and jit._loaded.get(hit[3]) is hit[1]:   # still the loaded kernel
-        _compiled.move_to_end(ident)
-        jit.STATS["reused"] += 1
-        return Kernel(spec, *hit, options)
+    if hit is not None:                       # a hit means jit (and numba) is imported
+        from . import jit
+        if jit._loaded.get(hit[3]) is hit[1]:   # still the loaded kernel
+            _compiled.move_to_end(ident)
+            jit.STATS["reused"] += 1
+            return Kernel(spec, *hit, options)
+    program, source, arg_types = render_spec(spec, options)
+    if not wait:
+        from .tiered import start
+        return start(spec, program, source, arg_types, options, ident)
+    from . import jit
+    fn, key = jit.load(source, arg_types)
+    remember(ident, program, fn, source, key)
+    return Kernel(spec, program, fn, source, key, options)
+
+
+def render_spec(spec, options):
+    """symdiff's own passes (no numba): (program, kernel source, argument types)."""
+    from .lower import lower
+    from .prepare import prepare
+    from .render import arena_dtypes, render
     nodes = prepare(spec.outputs + [v for _, v in spec.updates])
     outputs, news = nodes[:len(spec.outputs)], nodes[len(spec.outputs):]
     updates = list(zip([v for v, _ in spec.updates], news))
     program = lower(spec, outputs, updates)
     program.verify()
-    source = render(program, math=math, parallel=parallel, fastmath=fastmath)
+    source = render(program, **options)
     arg_types = ([(b.dtype, len(b.shape)) for b in program.inputs] +
                  [(b.dtype, len(b.shape)) for _, b in program.consts] +
                  [(b.dtype, len(b.shape)) for b in program.outputs] +
                  [(dtype, 1) for dtype in arena_dtypes(program)] + [("int64", 1)])
-    fn, key = jit.load(source, arg_types)
+    return program, source, arg_types
+
+
+def remember(ident, program, fn, source, key):
+    """Keep a loaded kernel for the next compile of the same graph in this process."""
     _compiled[ident] = (program, fn, source, key)
     if len(_compiled) > _CACHED:
         _compiled.popitem(last=False)
-    return Kernel(spec, program, fn, source, key, options)
 
 
 def _identity(spec, options):

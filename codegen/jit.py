@@ -14,7 +14,6 @@ Kernel fast-math: {"nsz", "arcp", "contract", "afn", "reassoc"} keeps every NaN/
 of these functions; ``fastmath=True`` (adds nnan, ninf) does not (measured: exp(1000) gives
 DBL_MAX, tanh(NaN) gives 1).
 """
-import hashlib
 import pathlib
 import types as _pytypes
 
@@ -23,8 +22,8 @@ from llvmlite import ir as _llvm_ir
 from numba.core import types as _nbtypes
 from numba.extending import intrinsic as _intrinsic
 
+from symdiff.codegen import cache_key as _cache_key
 from symdiff.codegen import mathlib as _mathlib, specialmath as _specialmath
-from symdiff.cost import user_cache
 
 # =============================================================================================
 # 1. Math library (see codegen/mathlib.py)
@@ -187,11 +186,8 @@ def _jit_mathlib():
 MATH = _jit_mathlib()
 """name -> jitted function, for every function of mathlib (public and private)."""
 
-MATHLIB_DIGEST = hashlib.sha256(b"".join(pathlib.Path(m.__file__).read_bytes()
-                                          for m in _MODULES)).hexdigest()[:16]
-"""Changes when mathlib.py or specialmath.py changes. Numba's cache checks only the kernel's
-own file, not the functions inlined into it (checked): put this in the kernel cache key, or
-cached kernels keep the old math after an edit of the math library."""
+MATHLIB_DIGEST = _cache_key.mathlib_digest()
+"""Changes when mathlib.py or specialmath.py changes (see cache_key.mathlib_digest)."""
 
 exp_f64 = MATH["exp_f64"]
 exp_f32 = MATH["exp_f32"]
@@ -268,20 +264,8 @@ class CacheWarning(RuntimeWarning):
     """The kernel cache dir cannot be used; kernels compile into a temporary dir instead."""
 
 
-def cache_dir():
-    """Root of the kernel cache: $SYMDIFF_CACHE_DIR, else $XDG_CACHE_HOME/symdiff/kernels."""
-    env = os.environ.get("SYMDIFF_CACHE_DIR")
-    return pathlib.Path(env) if env else user_cache("kernels")
-
-
-def kernel_key(source):
-    """Cache key: the source (it encodes graph, options and flags) and every version that
-    changes what the source compiles to."""
-    from symdiff import __version__
-    h = hashlib.sha256(source.encode())
-    for part in (__version__, numba.__version__, _np.__version__, MATHLIB_DIGEST, sys.version):
-        h.update(part.encode())
-    return h.hexdigest()[:24]
+cache_dir = _cache_key.cache_dir
+kernel_key = _cache_key.kernel_key       # numba-free: the tiered compile names kernels early
 
 
 def _numba_type(dtype, ndim):

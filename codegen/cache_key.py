@@ -1,0 +1,49 @@
+"""The kernel cache's key and root, computed without importing numba.
+
+The tiered compile (``symdiff.codegen.tiered``) names a kernel (``f.key``) the moment
+``sd.compile`` returns, before anything imports numba (~0.4 s): the versions come from the
+installed distributions' metadata, which is what ``numba.__version__`` reports.
+"""
+import functools
+import hashlib
+import os
+import pathlib
+import sys
+
+
+@functools.lru_cache(maxsize=None)
+def _versions():
+    from importlib.metadata import version
+    import numpy
+    from symdiff import __version__
+    return (__version__, version("numba"), numpy.__version__, mathlib_digest(), sys.version)
+
+
+@functools.lru_cache(maxsize=None)
+def mathlib_digest():
+    """Changes when mathlib.py or specialmath.py changes. Numba's cache checks only the
+    kernel's own file, not the functions inlined into it (checked): it is part of the kernel
+    cache key, or cached kernels keep the old math after an edit of the math library."""
+    from . import mathlib, specialmath
+    return hashlib.sha256(b"".join(pathlib.Path(m.__file__).read_bytes()
+                                   for m in (mathlib, specialmath))).hexdigest()[:16]
+
+
+def kernel_key(source):
+    """Cache key: the source (it encodes graph, options and flags) and every version that
+    changes what the source compiles to.
+
+    >>> len(kernel_key("def kernel(): return 0"))
+    24
+    """
+    h = hashlib.sha256(source.encode())
+    for part in _versions():
+        h.update(part.encode())
+    return h.hexdigest()[:24]
+
+
+def cache_dir():
+    """Root of the kernel cache: $SYMDIFF_CACHE_DIR, else $XDG_CACHE_HOME/symdiff/kernels."""
+    from symdiff.cost import user_cache
+    env = os.environ.get("SYMDIFF_CACHE_DIR")
+    return pathlib.Path(env) if env else user_cache("kernels")
