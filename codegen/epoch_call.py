@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from symdiff.errors import ArgumentError
-from symdiff.function import check_index_rows
+from symdiff.function import check_epoch, check_index_rows, epoch_order
 
 from . import jit
 from .epoch import render_epoch
@@ -45,23 +45,6 @@ def _load_driver(kernel):
     return drv
 
 
-def _check(kernel, data, batch_size):
-    spec = kernel.spec
-    if len(data) != len(spec.inputs):
-        raise ArgumentError(f"epoch: expected {len(spec.inputs)} data arrays "
-                            f"({', '.join(spec.signature.names[:len(spec.inputs)])}), got "
-                            f"{len(data)}")
-    if not spec.state_vars:
-        raise ArgumentError("epoch: the kernel has no state= parameters to train")
-    roots = {kernel.spec.signature.cons.find(v.shape[0]) if v.ndim and not isinstance(
-        v.shape[0], int) else None for v in spec.inputs}
-    if None in roots or len(roots) != 1:
-        raise ArgumentError("epoch: every input must be batched along a shared leading "
-                            "symbolic dim (e.g. shape=('batch', ...))")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ArgumentError(f"epoch: batch_size must be a positive int, got {batch_size!r}")
-
-
 def run_epoch(kernel, data, batch_size, order):
     arrays, n, prep = _prepare(kernel, data, batch_size, order)
     rows = None if order is None else _order(order, n)
@@ -87,14 +70,8 @@ def run_epoch(kernel, data, batch_size, order):
 
 
 def _order(order, n):
-    """``order`` as int64 row indices the driver takes (a copy when needed), or
-    ArgumentError: floats are not truncated into indices."""
-    arr = np.asarray(order)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu") or \
-            (arr.size and (arr.min() < 0 or arr.max() >= n)):
-        raise ArgumentError(f"epoch: order must be indices of the {n} rows (a 1-d integer "
-                            f"array), got {arr.dtype} shape {arr.shape}")
-    return kernel_array(arr.astype(np.int64, copy=False))
+    """``order`` as int64 row indices the driver takes (a copy when needed)."""
+    return kernel_array(epoch_order(order, n))
 
 
 def _data_arrays(kernel, data):
@@ -122,7 +99,7 @@ def _prepare(kernel, data, batch_size, order):
         if direct and all(kernel_ready(a) for a in data):
             return list(data), data[0].shape[0], prep
         return _data_arrays(kernel, data), data[0].shape[0], prep
-    _check(kernel, data, batch_size)
+    check_epoch(kernel.spec, data, batch_size)
     arrays = _data_arrays(kernel, data)
     direct = all(getattr(d, "dtype", None) == a.dtype for a, d in zip(arrays, data))
     n = arrays[0].shape[0]

@@ -9,6 +9,12 @@ NumPy backend's ArgumentError otherwise, so wrong input never crashes compiled c
 Workspace buffers are allocated once per set of dim sizes (per thread), and output arrays the
 caller has dropped are reused: a training loop allocates nothing per step.
 
+Tiers: a Kernel built by the tiered compile (``symdiff.codegen.tiered``) has no compiled
+function yet (``ready`` False): its calls and epochs run the NumPy tier (a
+``symdiff.function.Function`` on the same Spec, sharing the held state and the updates lock)
+until the compiled function is swapped in; each call reads ``_fn`` once, so a call in flight
+finishes on the tier it started on.
+
 Threads: calls release the GIL and run concurrently, each thread with its own workspace and
 outputs. A kernel with ``updates`` writes arrays every call shares, so its calls and epochs
 take a per-kernel lock and run one at a time (concurrent updates of one array would race).
@@ -30,7 +36,7 @@ class Kernel:
 
     backend = "numba"
 
-    def __init__(self, spec, program, fn, source, key, options):
+    def __init__(self, spec, program, fn, source, key, options, tier=None):
         self.spec, self.program, self._fn = spec, program, fn
         self.source, self.key, self.options = source, key, options
         # writable copies: the kernel signature takes ordinary (not read-only) arrays
@@ -48,17 +54,53 @@ class Kernel:
         # a kernel with updates writes arrays that every call reads: one call or epoch at a
         # time (concurrent updates of one array would race and lose updates)
         self._lock = threading.Lock() if spec.updates else None
+        # before the compiled function arrives: the NumPy tier, under the same lock
+        self._tier, self._error = tier, None
+        self._arrived = threading.Event()
+        if fn is not None:
+            self._arrived.set()
+        if tier is not None:
+            tier._lock = self._lock
         flat = spec.structure
         self._single = not isinstance(flat, (list, tuple, dict))
         self._flat = isinstance(flat, list) and len(flat) == len(spec.outputs) and all(
             not isinstance(o, (list, tuple, dict)) for o in flat)
 
-    ready = True           # compiled before compile() returned (no background tier yet)
+    @property
+    def ready(self):
+        """Is the compiled Numba function in use? (False while calls run the NumPy tier.)"""
+        return self._fn is not None
 
     def wait(self, timeout=None):
-        """Block until the compiled kernel is in use: it already is (compile is synchronous);
-        returns True."""
-        return True
+        """Block until the compiled Numba function is in use and return True, or False after
+        ``timeout`` seconds. Raises the compile's error if it failed (as every call then does).
+        """
+        done = self._arrived.wait(timeout)
+        if self._error is not None:
+            raise self._error
+        return done
+
+    def _swap(self, fn):
+        """Start using the compiled function (the compile thread calls this once)."""
+        self._fn = fn
+        self._arrived.set()
+
+    def _fail(self, exc):
+        """The compile failed: every call and wait() raises ``exc``."""
+        self._error = exc
+        self._arrived.set()
+
+    def _tier_call(self, args, out, keywords):
+        """A call before the compiled function arrived: the NumPy tier, with the kernel's
+        stricter out= checks (the same buffers are accepted before and after the swap)."""
+        if self._error is not None:
+            raise self._error
+        if keywords:
+            raise keyword_error(self.spec, keywords)
+        if out is not None:
+            _, sizes = self.spec.signature.bind(list(args) + self._state)
+            self._check_out(sizes, out)
+        return self._tier(*args, out=out)
 
     def __reduce__(self):
         from symdiff.function import compile_again
@@ -78,6 +120,9 @@ class Kernel:
         """Fast path: the arrays go straight to the kernel, which checks every shape (status
         2) and accepts only its dtypes and C layout (TypeError); anything else takes the slow
         path, which converts what it can and raises the numpy backend's errors otherwise."""
+        fn = self._fn                        # read once: the call stays on its tier
+        if fn is None:
+            return self._tier_call(args, out, keywords)
         if keywords:
             raise keyword_error(self.spec, keywords)
         lock = self._lock                    # with updates: one call at a time
@@ -88,29 +133,29 @@ class Kernel:
                 key = tuple([args[i].shape[a] for i, a in self._dim_src])
                 plan = self._local.plans[key]
             except (AttributeError, IndexError, KeyError, TypeError):
-                return self._slow_call(args, out)
+                return self._slow_call(fn, args, out)
             if len(args) != self._n_inputs or _foreign_scalar(args, self._scalar_inputs):
-                return self._slow_call(args, out)
+                return self._slow_call(fn, args, out)
             if out is None:
                 outs = plan.outputs()
             else:
                 outs = [out] if isinstance(out, np.ndarray) else list(out)
                 if _foreign_scalar(outs, range(len(outs))):
-                    return self._slow_call(args, out)
+                    return self._slow_call(fn, args, out)
             if out is not None or self._updated_inputs:
                 check_overlaps(self.spec, args, outs, state=False)
             try:
-                status = self._fn(*args, *self._state, *self._consts, *outs, *plan.arrays)
+                status = fn(*args, *self._state, *self._consts, *outs, *plan.arrays)
             except TypeError:
-                return self._slow_call(args, out)
+                return self._slow_call(fn, args, out)
             if status:
-                return self._slow_call(args, out)
+                return self._slow_call(fn, args, out)
             return self._wrap(outs)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _slow_call(self, args, out):
+    def _slow_call(self, fn, args, out):
         spec = self.spec
         arrays, sizes = spec.signature.bind(list(args) + self._state)
         # update targets are checked to be usable as they are (read-only: ArgumentError)
@@ -120,7 +165,7 @@ class Kernel:
         plan = self._plan(sizes)
         outs = plan.outputs() if out is None else self._check_out(sizes, out)
         check_overlaps(spec, args, [] if out is None else outs)
-        status = self._fn(*arrays, *self._consts, *outs, *plan.arrays)
+        status = fn(*arrays, *self._consts, *outs, *plan.arrays)
         if status == 1:
             raise index_error(spec, arrays)
         if status:
@@ -177,10 +222,16 @@ class Kernel:
         scalar outputs of every step as an array of shape (steps, number of scalar outputs).
 
         The inputs must all be batched (the parameters are in ``state``) and share their
-        leading dim. The driver compiles once per kernel (and is cached on disk). Epochs may
+        leading dim. Before a tiered kernel is ready, the epoch runs on the NumPy tier
+        (``Function.epoch``: the same checks and result). The driver compiles once per kernel
+        (and is cached on disk). Epochs may
         run from several threads (each has its own batch buffers); with ``updates`` they run
         one at a time, as calls do.
         """
+        if self._fn is None:
+            if self._error is not None:
+                raise self._error
+            return self._tier.epoch(*data, batch_size=batch_size, order=order)
         from .epoch_call import run_epoch
         if self._lock is None:
             return run_epoch(self, data, batch_size, order)

@@ -6,6 +6,7 @@ backend (``symdiff.codegen``) takes the same spec and gives a callable with the 
 and shares the call-time rules below: ``State`` (the read-only ``f.state``) and
 ``check_overlaps`` (no array a call writes shares memory with another it reads or writes).
 """
+import sys
 import threading
 from collections.abc import Mapping
 
@@ -351,11 +352,63 @@ class Function:
         if keywords:
             raise keyword_error(self.spec, keywords)
         if self._lock is None:
-            return self._call(args, out)
+            return unflatten(self.spec.structure, self._call(args, out))
         with self._lock:
-            return self._call(args, out)
+            return unflatten(self.spec.structure, self._call(args, out))
+
+    def epoch(self, *data, batch_size, order=None):
+        """Run one training epoch: for each mini-batch of ``batch_size`` rows taken from
+        ``data`` (one array per input, rows in ``order``, default 0..n-1), call this step
+        (its ``updates`` apply in place after every step). Returns the scalar outputs of
+        every step as a float64 array of shape (steps, number of scalar outputs).
+
+        The same interface, checks and result as the numba kernel's ``epoch`` (which loops
+        inside Numba): every input is batched along a shared leading dim, the parameters are
+        in ``state``, a bad index fails before the first step, and an output whose shape
+        follows the batch fails at the first smaller last batch.
+
+        >>> import symdiff as sd, numpy as np
+        >>> x = sd.var("x", ("batch",)); w = sd.param("w", ())
+        >>> loss = sd.mean((x - w) ** 2)
+        >>> f = sd.compile([x], loss, backend="numpy", state={w: np.zeros(())},
+        ...                updates={w: w - 0.5 * sd.grad(loss, w)})
+        >>> f.epoch(np.array([2.0, 2.0, 2.0, 2.0]), batch_size=2)
+        array([[4.],
+               [0.]])
+        >>> float(f.state[w])
+        2.0
+        """
+        if self._lock is None:
+            return self._epoch(data, batch_size, order)
+        with self._lock:
+            return self._epoch(data, batch_size, order)
+
+    def _epoch(self, data, batch_size, order):
+        spec = self.spec
+        check_epoch(spec, data, batch_size)
+        arrays, _ = spec.signature.bind(list(data) + [spec.state[v] for v in spec.state_vars])
+        arrays = arrays[:len(data)]
+        n = arrays[0].shape[0]
+        rows = None if order is None else epoch_order(order, n)
+        check_index_rows(spec, arrays, rows)       # a bad label fails before any update
+        order = np.arange(n) if rows is None else rows
+        scalars = [k for k, v in enumerate(spec.outputs) if v.ndim == 0]
+        if order.size == 0:
+            return np.zeros((0, len(scalars)))
+        b = max(1, min(batch_size, order.size))
+        record = np.zeros(((order.size + b - 1) // b, len(scalars)))
+        for s in range(record.shape[0]):
+            rows = order[s * b:(s + 1) * b]
+            if rows.size < b and _batched_outputs(spec):
+                raise ArgumentError("epoch: an output's shape depends on the batch size "
+                                    "(outputs must be scalars or parameter-shaped, e.g. the "
+                                    "loss)")
+            outputs = self._call([a[rows] for a in arrays], None)
+            record[s] = [outputs[k] for k in scalars]
+        return record
 
     def _call(self, args, out):
+        """The flat outputs of one call (updates applied)."""
         spec = self.spec
         arrays, sizes = spec.signature.bind(list(args) + [spec.state[v] for v in
                                                           spec.state_vars])
@@ -375,10 +428,50 @@ class Function:
             outputs = check_out(out, outputs)
         for target, new in zip(targets, news):
             np.copyto(target, new)
-        return unflatten(spec.structure, outputs)
+        return outputs
 
 
-def compile(inputs, outputs, backend="numba", updates=None, state=None, **options):  # noqa: A001
+def check_epoch(spec, data, batch_size):
+    """ArgumentError unless ``data`` can train ``spec`` by epochs: one array per input, all
+    inputs batched along one shared symbolic leading dim, parameters in state, a positive
+    int batch size (both backends' ``epoch``)."""
+    if len(data) != len(spec.inputs):
+        raise ArgumentError(f"epoch: expected {len(spec.inputs)} data arrays "
+                            f"({', '.join(spec.signature.names[:len(spec.inputs)])}), got "
+                            f"{len(data)}")
+    if not spec.state_vars:
+        raise ArgumentError("epoch: the kernel has no state= parameters to train")
+    roots = {spec.signature.cons.find(v.shape[0]) if v.ndim and not isinstance(
+        v.shape[0], int) else None for v in spec.inputs}
+    if None in roots or len(roots) != 1:
+        raise ArgumentError("epoch: every input must be batched along a shared leading "
+                            "symbolic dim (e.g. shape=('batch', ...))")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ArgumentError(f"epoch: batch_size must be a positive int, got {batch_size!r}")
+
+
+def epoch_order(order, n):
+    """``order`` as int64 row indices of ``n`` rows, or ArgumentError: floats are not
+    truncated into indices."""
+    arr = np.asarray(order)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu") or \
+            (arr.size and (arr.min() < 0 or arr.max() >= n)):
+        raise ArgumentError(f"epoch: order must be indices of the {n} rows (a 1-d integer "
+                            f"array), got {arr.dtype} shape {arr.shape}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _batched_outputs(spec):
+    """Does an output's shape follow the batch (the inputs' leading dim)? Such an output
+    cannot be recorded by an epoch whose last batch is smaller."""
+    find = spec.signature.cons.find
+    batch = find(spec.inputs[0].shape[0])
+    return any(not isinstance(d, int) and find(d) == batch for v in spec.outputs
+               for d in v.shape)
+
+
+def compile(inputs, outputs, backend="numba", updates=None, state=None, wait=None,  # noqa: A001
+            **options):
     """Compile ``outputs`` as a function of ``inputs``.
 
     ``backend="numba"`` (default) emits one fused Numba kernel; ``"numpy"`` runs the reference
@@ -386,6 +479,13 @@ def compile(inputs, outputs, backend="numba", updates=None, state=None, **option
     graph (``sd.evaluate`` interprets a graph as written). ``updates={param: new_value}`` writes new
     parameter values in place after every output has been computed from the old ones;
     ``state={var: array}`` gives values to vars that are not inputs (held by the function).
+
+    Tiered (numba backend): ``compile`` returns at once, after symdiff's own passes; until
+    Numba has compiled the kernel (in a worker process, into the disk cache), calls and
+    epochs run the numpy backend on the same spec and held state, then the kernel swaps in
+    between calls. ``f.ready`` tells which tier runs, ``f.wait()`` blocks until the kernel
+    runs; ``wait=True`` or the environment variable ``SYMDIFF_TIERED=0`` compile before
+    returning instead.
 
     >>> import symdiff as sd, numpy as np
     >>> x = sd.var("x", (None, 2)); w = sd.param("w", (2,))
@@ -397,12 +497,31 @@ def compile(inputs, outputs, backend="numba", updates=None, state=None, **option
     if backend == "numpy":
         return Function(spec)
     if backend == "numba":
-        from symdiff.codegen import compile_spec    # numba is imported only from here on
-        return compile_spec(spec, **options)
+        from symdiff.codegen import compile_spec
+        from symdiff.codegen.tiered import enabled
+        wait = not enabled() if wait is None else bool(wait)
+        return compile_spec(spec, wait=wait, **options)
     raise ValueError(f"compile: backend must be 'numba' or 'numpy', got {backend!r}")
 
 
 def compile_again(inputs, structure, backend, updates, state, options):
     """A pickled compiled function, loaded: compiled again (a Numba kernel loads from the
-    disk cache when it is there); held state arrays come back as pickled."""
-    return compile(inputs, structure, backend, updates=updates, state=state, **options)
+    disk cache when it is there); held state arrays come back as pickled.
+
+    Tiered as any compile, except in a Dask worker: its tasks want the full-speed kernel at
+    once (the client's compile has normally filled the disk cache), and a compile worker
+    process per Dask worker would only add processes."""
+    wait = True if _in_dask_worker() else None
+    return compile(inputs, structure, backend, updates=updates, state=state, wait=wait,
+                   **options)
+
+
+def _in_dask_worker():
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+        return True
+    except (ValueError, AttributeError):
+        return False

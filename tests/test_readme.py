@@ -19,7 +19,10 @@ MODULES = ["symdiff", "symdiff.api", "symdiff.graph", "symdiff.frontend", "symdi
 
 
 @pytest.mark.parametrize("i", range(len(BLOCKS)))
-def test_readme_block_runs(i):
+def test_readme_block_runs(i, monkeypatch):
+    # tiered, as a user runs them (conftest.py turns tiering off for the kernel tests): the
+    # first calls run the NumPy tier, later ones the Numba kernel
+    monkeypatch.setenv("SYMDIFF_TIERED", "1")
     exec(compile(BLOCKS[i], f"README.md block {i}", "exec"), {})
 
 

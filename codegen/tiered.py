@@ -1,0 +1,170 @@
+"""Tiered execution: ``sd.compile`` returns at once; Numba compiles in another process.
+
+``start`` returns a Kernel without compiled code (``ready`` False). Its calls and epochs run
+the NumPy tier, a ``symdiff.function.Function`` on the same Spec (so the same checks, the
+same held ``state`` arrays and, through one shared lock, the same ``updates=`` sequence).
+Meanwhile one daemon thread per process takes the compile jobs in order:
+
+1. send the rendered source and argument types to the compile worker
+   (``compile_worker.py``, one process reused across compiles, started at the first job),
+   which compiles it into the disk cache without holding this process's interpreter lock;
+2. then import numba here (~0.4 s the first time; not earlier, so that it does not slow
+   the first calls, which share this process's interpreter lock);
+3. load the kernel from the disk cache (~30 ms) and swap it in: the next call runs Numba.
+   A call in flight finishes on the tier it started on (it read ``Kernel._fn`` once).
+
+If the worker dies (killed, crashed), the job compiles in this process with a
+``CompileWorkerWarning`` and the next job starts a new worker. A compile error in the worker
+is raised by the next call or ``wait()``, as the same exception an in-process compile raises.
+``SYMDIFF_TIERED=0`` or ``sd.compile(..., wait=True)`` compile synchronously instead.
+"""
+import atexit
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+import warnings
+
+
+class CompileWorkerWarning(RuntimeWarning):
+    """The compile worker process died; the kernel compiles in this process instead (its
+    interpreter lock is then shared with the compile, so calls are slower meanwhile)."""
+
+
+def enabled():
+    """Is tiered execution on? Off when $SYMDIFF_TIERED is 0, false, no or off.
+
+    >>> import os; os.environ["SYMDIFF_TIERED"] = "0"; enabled()
+    False
+    >>> os.environ["SYMDIFF_TIERED"] = "1"; enabled()
+    True
+    """
+    return os.environ.get("SYMDIFF_TIERED", "0").strip().lower() not in ("0", "false", "no",
+                                                                          "off")
+
+
+def start(spec, program, source, arg_types, options, ident):
+    """A Kernel that runs the NumPy tier now and swaps in its Numba code when compiled."""
+    from symdiff.function import Function
+    from .cache_key import kernel_key
+    from .kernel import Kernel
+    kernel = Kernel(spec, program, None, source, kernel_key(source), options,
+                    tier=Function(spec))
+    _compiler().put((kernel, source, arg_types, ident))
+    return kernel
+
+
+# ---- the compile thread (one per process) ---------------------------------------------------
+
+_state = {"pid": None, "queue": None, "worker": None}
+_mutex = threading.Lock()
+
+
+def _compiler():
+    """This process's job queue (a forked child starts its own thread and worker)."""
+    with _mutex:
+        if _state["pid"] != os.getpid():
+            _state.update(pid=os.getpid(), queue=queue.Queue(), worker=None)
+            threading.Thread(target=_run, args=(_state["queue"],), daemon=True,
+                             name="symdiff-compile").start()
+        return _state["queue"]
+
+
+def _run(jobs):
+    while True:
+        kernel, source, arg_types, ident = jobs.get()
+        try:
+            fn = _build(source, arg_types)
+        except BaseException as exc:           # noqa: BLE001 - raised by the next call
+            kernel._fail(exc)
+            continue
+        from . import remember
+        remember(ident, kernel.program, fn, source, kernel.key)
+        kernel._swap(fn)
+
+
+def _build(source, arg_types):
+    """The loaded dispatcher: compiled by the worker into the disk cache, then loaded."""
+    from .cache_key import cache_dir
+    request = {"source": source, "arg_types": arg_types, "name": "kernel",
+               "cache_dir": str(cache_dir())}
+    worker = _worker()
+    sent = worker is not None and worker.send(request)
+    reply = worker.receive() if sent else None
+    # numba is imported here only now: importing it (~0.4 s, mostly holding the interpreter
+    # lock) while the worker compiles would slow the caller's first calls instead
+    from . import jit
+    if reply is not None and reply[0] == "error" and reply[1] is not None:
+        raise pickle.loads(reply[1])
+    # ok: a load from the disk cache; no reply (the worker died) or an error the worker could
+    # not send: compile here, which raises that error again
+    return jit.load(source, arg_types)[0]
+
+
+def _worker():
+    """The running compile worker, started if there is none; None if it cannot start."""
+    w = _state["worker"]
+    if w is None or w.proc.poll() is not None:
+        try:
+            w = _state["worker"] = _Worker()
+        except OSError as exc:
+            _warn(f"symdiff: cannot start the compile worker ({exc}); compiling in process")
+            return None
+    return w
+
+
+def _warn(text):
+    warnings.warn(text, CompileWorkerWarning, stacklevel=2)
+
+
+class _Worker:
+    """The parent's end of a compile worker process."""
+
+    def __init__(self):
+        from .compile_worker import receive, send
+        self._send, self._receive = send, receive
+        env = dict(os.environ)
+        # the worker imports symdiff from where this process did
+        env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] +
+                                            [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "symdiff.codegen.compile_worker", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        atexit.register(self.close)
+
+    def send(self, request):
+        try:
+            self._send(self.proc.stdin, request)
+            return True
+        except (OSError, ValueError):
+            self._died()
+            return False
+
+    def receive(self):
+        try:
+            return self._receive(self.proc.stdout)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+            self._died()
+            return None
+
+    def _died(self):
+        code = self.proc.poll()
+        _warn(f"symdiff: the compile worker (pid {self.proc.pid}) died "
+              f"({'exit code ' + str(code) if code is not None else 'no reply'}); "
+              f"compiling this kernel in process")
+        if code is None:
+            self.proc.kill()
+        self.close()
+        if _state["worker"] is self:
+            _state["worker"] = None
+
+    def close(self):
+        """Tell the worker this process is done (it finishes the compile in flight, so the
+        next run finds it in the cache, then exits) without waiting for it."""
+        try:
+            self._send(self.proc.stdin, "bye")
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass
