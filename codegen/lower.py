@@ -16,6 +16,7 @@ from symdiff.ops import ELEMENTWISE, INDEX_MAPS, LEAVES, Op
 
 from .expr import Body
 from .program import Buffer, Copy, Gemm, Loop, Nest, Program, Task, size_expr
+from .queues import FreeOutputs, ReadyQueue
 
 VIEWS = frozenset({Op.TRANSPOSE, Op.BROADCAST_TO, Op.RESHAPE})
 CHEAP = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.CAST, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ,
@@ -101,6 +102,8 @@ class Lowering:
         self.buffers = {}          # node -> Buffer
         self.argmax = {}           # ARGMAX_MASK node -> Buffer of argmax indices
         self.names = set()
+        self._last_k = {}          # base name -> the last k that _name tried
+        self._indexed = None       # (nest, its index) for _in_place
         self._released = set()
 
     def is_buffer(self, n):
@@ -208,10 +211,14 @@ class Lowering:
 
     # --- buffers ------------------------------------------------------------------------
     def _name(self, base):
-        name, k = base, 1
+        """``base``, else ``base_k`` for the first free k (names are never freed, so the
+        search goes on from the last k taken for ``base``: not from 1 for every "v")."""
+        k = self._last_k.get(base, 1)
+        name = base if k == 1 else f"{base}_{k}"
         while name in self.names:
             k += 1
             name = f"{base}_{k}"
+        self._last_k[base] = k
         self.names.add(name)
         return name
 
@@ -368,33 +375,34 @@ class Lowering:
             it.dep_items = {producer[self._producer_node(d)] for d in it.deps
                             if self._producer_node(d) in producer} | getattr(it, "after", set())
         self._in_place_updates(items)
-        pending, done, steps = list(items), set(), []
-        nest, members = None, []
-        while pending:
+        # ready items by list order (a queue, not a rescan of the pending list per step);
+        # only tasks can join a nest, and only over its space or its rows
+        queue = ReadyQueue(items, lambda it: it.space if isinstance(it, Task) else None,
+                           lambda it: isinstance(it, Gemm))
+        steps, nest, members = [], None, set()
+        while queue:
             if nest is not None:
-                cand = next((it for it in pending if self._joins(it, nest, members, done)), None)
+                keys = (nest.space, nest.space[:-1]) if len(nest.space) >= 2 else (nest.space,)
+                cand = next((it for it in queue.spaced(*keys)
+                             if self._joins(it, nest, members)), None)
                 if cand is not None:
                     nest.tasks.append(cand)
-                    members.append(cand)
-                    pending.remove(cand)
+                    members.add(cand)
+                    queue.take(cand)
                     continue
                 steps.append(nest)
-                done.update(members)
-                nest, members = None, []
-            ready = [it for it in pending if it.dep_items <= done]
+                nest, members = None, set()
             # a ready matmul goes first: the weight gradients then release activations before
             # the next nest, which can overwrite them in place
-            it = next((r for r in ready if isinstance(r, Gemm)), ready[0])
-            pending.remove(it)
+            it = queue.first_gemm() or queue.first()
+            queue.take(it)
             if isinstance(it, Gemm):
                 it.a, it.b = (self._operand(s) for s in it.operands)
                 steps.append(it)
-                done.add(it)
             elif isinstance(it, Loop):
                 steps.append(it)
-                done.add(it)
             else:
-                nest, members = Nest(it.space, [it]), [it]
+                nest, members = Nest(it.space, [it]), {it}
         if nest is not None:
             steps.append(nest)
         return steps + self.tail
@@ -451,15 +459,21 @@ class Lowering:
             it.writes = None
         item = {it.node: it for it in items}
         writers = {}                          # var -> the task writing it in place
+        writing, outputs = set(), set(self.outputs)
         for var, new in self.updates:
             task = item.get(("update", var), item.get(new))
             own = task.param_reads.get(var, []) if isinstance(task, Task) else None
             if own is not None and task.kind == "map" and task.out.kind == "temp" and \
-                    new not in self.outputs and task not in writers.values() and \
+                    new not in outputs and task not in writing and \
                     all(i == loop_vars(task.space) for i in own):
                 writers[var] = task
+                writing.add(task)
+        readers = {}                          # var -> the items reading it
+        for r in items:
+            for var in r.param_reads:
+                readers.setdefault(var, []).append(r)
         while True:
-            war = {w: {r for r in items if r is not w and var in r.param_reads}
+            war = {w: {r for r in readers.get(var, ()) if r is not w}
                    for var, w in writers.items()}
             cycle = _find_cycle(items, war)
             if cycle is None:
@@ -479,9 +493,10 @@ class Lowering:
                 self.tail.append(Copy(self.buffers[var], task.out if task is not None else
                                       self.buffers[new]))
 
-    def _joins(self, it, nest, members, done):
-        """Can ``it`` be a further stage of the open nest? Same space (or the nest's rows),
-        and what it reads from the nest's stages lies in its own row."""
+    def _joins(self, it, nest, members):
+        """Can ``it``, a ready item, be a further stage of the open nest (whose stages are
+        ``members``)? Same space (or the nest's rows), and what it reads from the nest's
+        stages lies in its own row."""
         row_level = len(nest.space) >= 2 and it.space == nest.space[:-1] if \
             isinstance(it, Task) else False
         if not isinstance(it, Task) or (it.space != nest.space and not row_level):
@@ -490,15 +505,13 @@ class Lowering:
             return False    # writes anywhere in its output: alone in its nest
         if row_level and (it.row_reduction or it.kind == "argmax"):
             return False    # its reduced last axis is an outer loop of the nest: no row of it
-        if not it.dep_items <= done | set(members):
-            return False
         if it.writes is not None:         # an update over what stages before it read
             at = loop_vars(it.space)
             if any(m.param_reads.get(it.writes, ()) is None or
                    any(i != at for i in m.param_reads.get(it.writes, ())) for m in members):
                 return False
         outer = outer_vars(nest.space)
-        for dep in it.dep_items & set(members):
+        for dep in it.dep_items & members:
             if dep.outer_reduction:
                 return False
             for idx in it.reads.get(dep.node, []):
@@ -531,13 +544,21 @@ class Lowering:
                 root = root.base
             if root.kind == "output":
                 out_first[root] = min(k, out_first.get(root, k))
-        self._scratch = {o: [] for o in out_first}      # output -> occupied (start, end)
+        # outputs free to hold a temporary, the largest first (weight gradients: usually
+        # larger than an activation), one index per dtype
+        order = sorted(out_first, key=lambda o: -size_expr(o.shape)[0])
+        self._lenders = {}
+        for dtype in dict.fromkeys(o.dtype for o in order):
+            self._lenders[dtype] = FreeOutputs([o for o in order if o.dtype == dtype and
+                                                o.kind == "output"], out_first)
         slots, free, where = [], {}, {}
+        dying = {}                           # step -> temps placed earlier, dead from then on
         for k, step in enumerate(steps):
-            for b in [b for b in where if last.get(b, first[b]) < k and b not in self._released]:
-                self._released.add(b)
-                if where[b][0] == "slot":
-                    free.setdefault(_slot_key(b), []).append(where[b][1])
+            for b in dying.pop(k, ()):
+                if b not in self._released:
+                    self._released.add(b)
+                    if where[b][0] == "slot":
+                        free.setdefault(_slot_key(b), []).append(where[b][1])
             for b in _step_writes(step):
                 if b.kind != "temp" or b in where:
                     continue
@@ -545,36 +566,29 @@ class Lowering:
                 pool = free.get(_slot_key(b), [])
                 loc = self._in_place(step, b, where, last, k, end, out_first) or \
                     (("slot", pool.pop()) if pool else None) or \
-                    self._borrow_output(b, k, end, out_first)
+                    self._borrow_output(b, k, end)
                 if loc is None:                 # only now does the workspace grow
                     loc = ("slot", len(slots))
                     slots.append(_slot_key(b))
                 where[b] = loc
+                dying.setdefault(max(k, last.get(b, first[b])) + 1, []).append(b)
         self._place(where)
         return slots
 
-    def _borrow_output(self, b, start, end, out_first):
+    def _borrow_output(self, b, start, end):
         """An output written only after ``b`` is dead and free meanwhile: ``b`` becomes a
         kernel argument that the caller fills with that output's memory when it is large
         enough at run time (sizes may be symbolic), or with workspace memory otherwise."""
-        # the largest outputs first (weight gradients: usually larger than an activation)
-        if not self.borrow:
-            return None
-        for o, busy in sorted(self._scratch.items(), key=lambda ob: -size_expr(ob[0].shape)[0]):
-            if o.dtype != b.dtype or out_first[o] <= end or o.kind != "output":
-                continue
-            if any(s <= end and start <= e for s, e in busy):
-                continue
-            busy.append((start, end))
-            return ("out", o)
-        return None
+        lenders = self._lenders.get(b.dtype)
+        o = lenders.lend(start, end) if self.borrow and lenders is not None else None
+        return None if o is None else ("out", o)
 
     def _place(self, where):
         """Name temporaries by place: one array variable per (place, shape), so an in-place
         map reads and writes through the same pointer, which LLVM vectorizes (two views of
         the same memory fail its runtime alias check and run scalar, ~12x slower)."""
         names, self.scratch, scratch_slot = {}, [], {}
-        outputs = [self.buffers[("out", k)] for k in range(len(self.outputs))]
+        outputs = {id(self.buffers[("out", k)]): k for k in reversed(range(len(self.outputs)))}
         for b, (kind, at) in where.items():
             if kind == "slot":
                 b.slot = at
@@ -584,7 +598,7 @@ class Lowering:
             if key not in names:
                 names[key] = f"sc{len(self.scratch)}"
                 scratch_slot[key] = len(self.scratch)
-                self.scratch.append((outputs.index(at), b.dtype, size_expr(b.shape)))
+                self.scratch.append((outputs[id(at)], b.dtype, size_expr(b.shape)))
             # the slot of this place, not of the newest scratch (a later temp can share it)
             b.kind, b.slot, b.name = "scratch", scratch_slot[key], names[key]
 
@@ -593,30 +607,43 @@ class Lowering:
         by every task of the nest, and by no task after this one."""
         if not isinstance(step, Nest):
             return None
-        task = next(t for t in step.tasks if t.out is b)
+        writer, position, readers = self._nest_index(step)
+        task = writer[id(b)]
         if task.kind != "map":
             return None
         full = loop_vars(task.space)
-        pos = step.tasks.index(task)
+        pos = position[task]
         for n in task.reads:
             src = self.buffers.get(n)
             if src is None or src.kind != "temp" or src not in where or last.get(src) != k \
                     or _slot_key(src) != _slot_key(b) or src in self._released:
                 continue
-            readers = [t for t in step.tasks if n in t.reads]
-            if any(tuple(i) != full for t in readers for i in t.reads[n]):
+            if any(tuple(i) != full for t in readers[n] for i in t.reads[n]):
                 continue
-            if any(step.tasks.index(t) > pos for t in readers) or \
-                    any(t.out is src for t in step.tasks):
+            if any(position[t] > pos for t in readers[n]) or id(src) in writer:
                 continue
             kind, at = where[src]
             if kind == "out":
                 if out_first[at] <= end or src.shape != b.shape:
                     continue
-                self._scratch[at].append((k, end))
+                self._lenders[at.dtype].busy(at, k, end)
             self._released.add(src)
             return where[src]
         return None
+
+    def _nest_index(self, step):
+        """For the nest ``step``: the first task writing each buffer (by id), each task's
+        position, and the tasks reading each node in order (built once per nest, not per
+        operand: a scalar graph is one nest of thousands of tasks)."""
+        if self._indexed is None or self._indexed[0] is not step:
+            writer, position, readers = {}, {}, {}
+            for pos, t in enumerate(step.tasks):
+                writer.setdefault(id(t.out), t)
+                position.setdefault(t, pos)
+                for n in t.reads:
+                    readers.setdefault(n, []).append(t)
+            self._indexed = (step, (writer, position, readers))
+        return self._indexed[1]
 
     def _step_reads(self, step):
         if isinstance(step, Loop):

@@ -392,16 +392,29 @@ def _dim_args(arg):
 
 def digest(node):
     """A structural fingerprint of ``node`` that is stable across runs (not Python's hash())."""
-    if node in _digests:
-        return _digests[node]
-    for n in toposort([node]):
-        if n not in _digests:
-            h = hashlib.blake2b(n.op.value.encode(), digest_size=16)
-            h.update(_arg_bytes(n))
-            for s in n.src:
-                h.update(_digests[s])
-            _digests[n] = h.digest()
-    return _digests[node]
+    memo = _digests
+    found = memo.get(node)
+    if found is not None:
+        return found
+    # digest the nodes not yet memoized, sources first; the walk stops at memoized nodes, so
+    # a node built over a digested graph costs its own new nodes only, not its whole cone
+    stack = [node]
+    while stack:
+        n = stack[-1]
+        if n in memo:
+            stack.pop()
+            continue
+        todo = [s for s in n.src if s not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        h = hashlib.blake2b(n.op.value.encode(), digest_size=16)
+        h.update(_arg_bytes(n))
+        for s in n.src:
+            h.update(memo[s])
+        memo[n] = h.digest()
+    return memo[node]
 
 
 from . import frontend as _fe  # noqa: E402  (operators call frontend; it imports Node from here)

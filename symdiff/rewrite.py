@@ -6,6 +6,10 @@ sources swapped. A ``Rule`` pairs a pattern with a function of the captures that
 replacement node (or None to decline). ``RuleSet``s compose with ``+``. ``rewrite`` normalizes a
 graph bottom-up, re-normalizing what a rule builds, and can record every rule that fired.
 """
+import collections
+import itertools
+import weakref
+
 from .dims import broadcast_shapes
 from .graph import Node, toposort
 from .ops import COMMUTATIVE, Op
@@ -15,11 +19,15 @@ from .printing import label
 class Pat:
     """A node pattern; build with ``Pat.var``, ``Pat.const``, ``P(op, ...)`` and operators."""
 
-    __slots__ = ("op", "src", "name", "pred")
+    __slots__ = ("op", "src", "name", "pred", "ids", "src_ids")
 
     def __init__(self, op=None, src=None, name=None, pred=None):
         self.op = op if op is None or isinstance(op, frozenset) else frozenset([op])
         self.src, self.name, self.pred = src, name, pred
+        # the ops as ids (hashing an Enum member runs Python code: matching is the hot loop
+        # of simplify), and those of the source patterns, for a quick first test
+        self.ids = None if self.op is None else frozenset(map(id, self.op))
+        self.src_ids = None if src is None else tuple(p.ids for p in src)
 
     @staticmethod
     def var(name, pred=None):
@@ -44,8 +52,25 @@ class Pat:
     def __pow__(self, o): return P(Op.POW, self, o)
     def __neg__(self): return P(Op.NEG, self)
 
+    def _may_match(self, node):
+        """The ops of ``node`` and its sources fit (necessary for a match, not sufficient)."""
+        if self.ids is not None and id(node.op) not in self.ids:
+            return False
+        want = self.src_ids
+        if want is None:
+            return True
+        src = node.src
+        if len(src) != len(want):
+            return False
+        if all(w is None or id(s.op) in w for w, s in zip(want, src)):
+            return True
+        return len(src) == 2 and node.op in COMMUTATIVE and \
+            all(w is None or id(s.op) in w for w, s in zip(want, src[::-1]))
+
     def match(self, node, caps):
         """True (filling ``caps``) when ``node`` matches; tries every commutative order."""
+        if not self._may_match(node):
+            return False
         for found in self.matches(node, caps):
             caps.clear()
             caps.update(found)
@@ -54,7 +79,7 @@ class Pat:
 
     def matches(self, node, caps):
         """Every way ``node`` matches, as capture dicts (backtracking over commutative orders)."""
-        if self.op is not None and node.op not in self.op:
+        if self.ids is not None and id(node.op) not in self.ids:
             return
         if self.pred is not None and not self.pred(node):
             return
@@ -111,17 +136,42 @@ class Rule:
             return None
         return self.fn(node, **caps)
 
+    def apply_fitting(self, node):
+        """``apply`` for a node whose ops ``pat._may_match`` accepts."""
+        caps = {}
+        for found in self.pat.matches(node, caps):
+            return self.fn(node, **found)
+        return None
+
 
 class RuleSet:
-    """Named, composable (with ``+``) collection of rules, indexed by the root op."""
+    """Named, composable (with ``+``) collection of rules, indexed by the root op.
+
+    ``settled`` remembers the nodes where no rule fired, with the single_use answers the
+    rules got there (see ``Rewriter._settled``): a rule is a function of the node and of
+    those answers, so passes and later rewrites with the same rule set skip such nodes
+    instead of matching every rule again (a pass then costs the changed nodes, and
+    prepare's second simplify of an already simplified graph costs a walk)."""
 
     def __init__(self, name, rules):
         self.name = name
         self.rules = list(rules)
+        self.settled = weakref.WeakKeyDictionary()
         self.by_op = {}
         for r in self.rules:
             for op in (r.pat.op or Op):
                 self.by_op.setdefault(op, []).append(r)
+        self._fitting = {}
+
+    def fitting(self, node):
+        """The rules whose pattern fits the ops of ``node`` and of its sources, in order:
+        the only ones that can match (computed once per such signature)."""
+        key = (id(node.op),) + tuple([id(s.op) for s in node.src])
+        found = self._fitting.get(key)
+        if found is None:
+            found = self._fitting[key] = [r for r in self.by_op.get(node.op, ())
+                                          if r.pat._may_match(node)]
+        return found
 
     def __add__(self, other):
         return RuleSet(f"{self.name}+{other.name}", self.rules + other.rules)
@@ -158,28 +208,49 @@ def single_use(node):
     Rules that pull work out of a node (x * (y * c) -> c * (x * y)) use it so that they do not
     duplicate work a shared node already does. Nodes built by rules count as single use.
     """
-    return not _active or _active[-1].uses.get(node, 1) <= 1
+    if not _active:
+        return True
+    rw = _active[-1]
+    answer = rw.uses.get(node, 1) <= 1
+    if rw.log is not None:
+        rw.log.append((node, answer))
+    return answer
 
 
 def count_uses(outputs):
     """Number of consumers of each node (an output counts as one use)."""
-    uses = {}
-    for n in toposort(outputs):
-        for s in n.src:
-            uses[s] = uses.get(s, 0) + 1
-    for o in outputs:
-        uses[o] = uses.get(o, 0) + 1
-    return uses
+    uses = collections.Counter(itertools.chain.from_iterable([n.src for n in
+                                                              toposort(outputs)]))
+    uses.update(outputs)
+    return dict(uses)
 
 
 class Rewriter:
     """Bottom-up normalization of graphs under a rule set, with memo and an optional trace."""
 
-    def __init__(self, rules, trace=None, budget=None, uses=None):
+    def __init__(self, rules, trace=None, budget=None, uses=None, known=None):
         self.rules, self.trace, self.budget = rules, trace, budget
         self.done = {}          # node -> its normal form
         self.uses = dict(uses or {})
         self.open = set()       # nodes whose rule chain is being followed now (cycle guard)
+        # rules.settled (weak, kept across rewrites) and ``known``, a plain dict of the same
+        # records for the passes of one rewrite (a weak lookup costs a weakref per node)
+        self.known = {} if known is None else known
+        self.log = None         # the single_use answers of the node being matched
+
+    def _settled(self, m):
+        """Did no rule fire at ``m`` before, with the rules asking single_use the questions
+        they would ask now and getting the same answers? Then none fires now either."""
+        rec = self.known.get(m)
+        if rec is None:
+            rec = self.rules.settled.get(m)
+            if rec is None:
+                return False
+            self.known[m] = rec
+        if not rec:
+            return True
+        uses = self.uses
+        return all((uses.get(m if q is None else q, 1) <= 1) is a for q, a in rec)
 
     def _pending(self, root):
         """Nodes under ``root`` not yet normalized, sources first (stops at normalized ones)."""
@@ -201,9 +272,13 @@ class Rewriter:
         return order
 
     def normalize(self, root):
+        done = self.done
         for n in self._pending(root):
-            src = tuple(self.done[s] for s in n.src)
-            m = n if all(a is b for a, b in zip(src, n.src)) else Node.make(n.op, src, n.arg)
+            src = tuple([done[s] for s in n.src])
+            m = n if src == n.src else Node.make(n.op, src, n.arg)   # == is `is` on nodes
+            if m is n and n not in done and n not in self.open and self._settled(n):
+                done[n] = n           # what _at_root would conclude, without matching again
+                continue
             if m is not n:
                 self.uses[m] = self.uses.get(m, 0) + self.uses.get(n, 1)
             out = self._at_root(m)
@@ -233,8 +308,12 @@ class Rewriter:
         return m
 
     def _first_rule(self, m):
-        for rule in self.rules.by_op.get(m.op, ()):
-            new = rule.apply(m)
+        if self._settled(m):
+            self.done[m] = m
+            return m
+        self.log = log = []
+        for rule in self.rules.fitting(m):
+            new = rule.apply_fitting(m)
             if new is None or new is m:
                 continue
             new = fit(new, m)
@@ -246,9 +325,14 @@ class Rewriter:
                 self.budget -= 1
                 if self.budget < 0:
                     raise RuntimeError(f"rewrite did not terminate (last rule: {rule.name})")
+            self.log = None
             out = self.normalize(new)
             self.done[m] = out
             return out
+        self.log = None
+        # m itself as None: a record must not hold its weakly held key alive
+        rec = self.known[m] = tuple((None if q is m else q, a) for q, a in log)
+        self.rules.settled[m] = rec
         self.done[m] = m
         return m
 
@@ -260,11 +344,11 @@ def rewrite(outputs, rules, trace=None, max_firings=None, max_passes=8):
     Passes repeat until the graph stops changing: each pass recounts the consumers of every
     node, so rules guarded by ``single_use`` see the graph the previous pass left.
     """
-    outs = list(outputs)
+    outs, known = list(outputs), {}
     for _ in range(max_passes):
         uses = count_uses(outs)
         budget = max_firings if max_firings is not None else 100 * (len(uses) + 100)
-        rw = Rewriter(rules, trace, budget, uses)
+        rw = Rewriter(rules, trace, budget, uses, known)
         _active.append(rw)
         try:
             new = [rw.normalize(o) for o in outs]
