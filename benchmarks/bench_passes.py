@@ -80,30 +80,31 @@ def measure(family, n):
     from symdiff.codegen.render import render
     from symdiff.function import Spec
     inputs, loss, params = build(family, n)
-    t = {}
-    t0 = time.perf_counter()
-    grads = sd.grad(loss, params)
-    t["grad"] = time.perf_counter() - t0
+    t, cpu = {}, {}
+
+    def timed(name, fn):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        t[name], cpu[name] = time.perf_counter() - w0, time.process_time() - c0
+        return out
+    grads = timed("grad", lambda: sd.grad(loss, params))
     outs = [loss] + grads
     ops = sd.count_ops(outs)
-    t0 = time.perf_counter()
-    outs = sd.simplify(outs)                 # what sd.compile's Function does first
-    t["simplify"] = time.perf_counter() - t0
+    outs = timed("simplify", lambda: sd.simplify(outs))     # what sd.compile's Function does
     spec = Spec(inputs + params, outs, None, None)
-    t0 = time.perf_counter()
-    nodes = prepare(spec.outputs)
-    t["prepare"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    program = lower(spec, nodes, [])
-    program.verify()
-    t["lower"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    source = render(program, math="fast", parallel=False, fastmath=True)
-    t["render"] = time.perf_counter() - t0
+    nodes = timed("prepare", lambda: prepare(spec.outputs))
+    program = timed("lower", lambda: _verified(lower(spec, nodes, [])))
+    source = timed("render", lambda: render(program, math="fast", parallel=False,
+                                            fastmath=True))
     if "numba" in sys.modules:
         raise AssertionError("a pass imported numba")
     return {"family": family, "n": n, "ops": ops, "prepared_ops": sd.count_ops(nodes),
-            "lines": source.count("\n"), "seconds": t}
+            "lines": source.count("\n"), "seconds": t, "cpu": cpu}
+
+
+def _verified(program):
+    program.verify()
+    return program
 
 
 def run_child(family, n):
@@ -117,23 +118,26 @@ def run_child(family, n):
 
 def median_run(family, n, reps):
     runs = [run_child(family, n) for _ in range(reps)]
-    sec = {p: statistics.median(r["seconds"][p] for r in runs) for p in PASSES}
-    sec["total"] = statistics.median(sum(r["seconds"].values()) for r in runs)
-    return {**runs[0], "seconds": sec}
+    out = dict(runs[0])
+    for key in ("seconds", "cpu"):
+        med = {p: statistics.median(r[key][p] for r in runs) for p in PASSES}
+        med["total"] = statistics.median(sum(r[key].values()) for r in runs)
+        out[key] = med
+    return out
 
 
-def table(results):
+def table(results, key="seconds"):
     cols = PASSES + ("total",)
     lines = ["| graph | ops (grad / prepared) | " + " | ".join(cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     prev = None
     for r in results:
-        s = r["seconds"]
+        s = r[key]
         cells = []
         for p in cols:
             ratio = ""
-            if prev is not None and prev["family"] == r["family"] and prev["seconds"][p] > 0:
-                ratio = f" (x{s[p] / prev['seconds'][p]:.2f})"
+            if prev is not None and prev["family"] == r["family"] and prev[key][p] > 0:
+                ratio = f" (x{s[p] / prev[key][p]:.2f})"
             cells.append(f"{s[p]:.3f}{ratio}")
         lines.append(f"| {r['family']} {r['n']} | {r['ops']:,} / {r['prepared_ops']:,} | " +
                      " | ".join(cells) + " |")
@@ -159,10 +163,13 @@ def main():
             results.append(median_run(fam, n, args.reps))
             r = results[-1]
             print(f"{fam} {n}: {r['ops']} ops, " + ", ".join(
-                f"{p} {r['seconds'][p]:.3f}" for p in PASSES + ("total",)) + " s", flush=True)
-    print()
-    print(f"seconds per pass, median of {args.reps} fresh processes; (xR) = t(2n) / t(n)")
-    print(table(results))
+                f"{p} {r['seconds'][p]:.3f}" for p in PASSES + ("total",)) + " s (cpu " +
+                ", ".join(f"{r['cpu'][p]:.3f}" for p in PASSES + ("total",)) + ")",
+                flush=True)
+    for key, what in (("seconds", "wall-clock"), ("cpu", "CPU (process)")):
+        print(f"\n{what} seconds per pass, median of {args.reps} fresh processes; "
+              "(xR) = t(2n) / t(n)")
+        print(table(results, key))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

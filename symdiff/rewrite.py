@@ -6,8 +6,6 @@ sources swapped. A ``Rule`` pairs a pattern with a function of the captures that
 replacement node (or None to decline). ``RuleSet``s compose with ``+``. ``rewrite`` normalizes a
 graph bottom-up, re-normalizing what a rule builds, and can record every rule that fired.
 """
-import collections
-import itertools
 import weakref
 
 from .dims import broadcast_shapes
@@ -217,12 +215,54 @@ def single_use(node):
     return answer
 
 
-def count_uses(outputs):
-    """Number of consumers of each node (an output counts as one use)."""
-    uses = collections.Counter(itertools.chain.from_iterable([n.src for n in
-                                                              toposort(outputs)]))
-    uses.update(outputs)
-    return dict(uses)
+def count_uses(outputs, order=None):
+    """Number of consumers of each node (an output counts as one use); ``order``: the
+    nodes of ``outputs`` if already known."""
+    uses = {}
+    for n in toposort(outputs) if order is None else order:
+        for s in n.src:
+            uses[s] = uses.get(s, 0) + 1
+    for o in outputs:
+        uses[o] = uses.get(o, 0) + 1
+    return uses
+
+
+def _segments(outputs):
+    """``toposort(outputs)`` cut into the nodes first reached from each output: what a
+    Rewriter's walk from each output finds still pending in turn, unless a rule's
+    normalization took a node of a later output's segment early (see ``_normalize_all``)."""
+    seen, segments = set(), []
+    for root in outputs:
+        order = []
+        segments.append(order)
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.src))]
+        while stack:
+            node, it = stack[-1]
+            for s in it:
+                if s not in seen:
+                    seen.add(s)
+                    stack.append((s, iter(s.src)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return segments
+
+
+def _normalize_all(rw, outputs, segments):
+    """``[rw.normalize(o) for o in outputs]``, with each output's pending nodes taken from
+    the walk already made (one walk per pass, not two) when none of them was normalized
+    early (then the Rewriter's own walk would find exactly that segment)."""
+    out = []
+    for root, seg in zip(outputs, segments):
+        if seg and rw.done.keys().isdisjoint(seg):
+            out.append(rw.normalize(root, seg))
+        else:
+            out.append(rw.normalize(root))
+    return out
 
 
 class Rewriter:
@@ -271,9 +311,11 @@ class Rewriter:
                 order.append(node)
         return order
 
-    def normalize(self, root):
+    def normalize(self, root, pending=None):
+        """The normal form of ``root``. ``pending``: its nodes not yet normalized, sources
+        first, when the caller knows them (else found by a walk)."""
         done = self.done
-        for n in self._pending(root):
+        for n in self._pending(root) if pending is None else pending:
             src = tuple([done[s] for s in n.src])
             m = n if src == n.src else Node.make(n.op, src, n.arg)   # == is `is` on nodes
             if m is n and n not in done and n not in self.open and self._settled(n):
@@ -346,12 +388,13 @@ def rewrite(outputs, rules, trace=None, max_firings=None, max_passes=8):
     """
     outs, known = list(outputs), {}
     for _ in range(max_passes):
-        uses = count_uses(outs)
+        segments = _segments(outs)
+        uses = count_uses(outs, [n for seg in segments for n in seg])
         budget = max_firings if max_firings is not None else 100 * (len(uses) + 100)
         rw = Rewriter(rules, trace, budget, uses, known)
         _active.append(rw)
         try:
-            new = [rw.normalize(o) for o in outs]
+            new = _normalize_all(rw, outs, segments)
         finally:
             _active.pop()
         if all(a is b for a, b in zip(new, outs)):
