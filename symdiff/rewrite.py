@@ -62,7 +62,7 @@ class Pat:
             return False
         if all(w is None or id(s.op) in w for w, s in zip(want, src)):
             return True
-        return len(src) == 2 and node.op in COMMUTATIVE and \
+        return len(src) == 2 and id(node.op) in _COMMUTATIVE and \
             all(w is None or id(s.op) in w for w, s in zip(want, src[::-1]))
 
     def match(self, node, caps):
@@ -77,30 +77,47 @@ class Pat:
 
     def matches(self, node, caps):
         """Every way ``node`` matches, as capture dicts (backtracking over commutative orders)."""
-        if self.ids is not None and id(node.op) not in self.ids:
+        caps = self._here(node, caps)
+        if caps is None:
             return
-        if self.pred is not None and not self.pred(node):
-            return
-        if self.name is not None:
-            bound = caps.get(self.name)
-            if bound is not None and bound is not node:
-                return
-            caps = {**caps, self.name: node}
         if self.src is None:
             yield caps
             return
         if len(self.src) != len(node.src):
             return
         yield from _match_all(self.src, node.src, caps)
-        if node.op in COMMUTATIVE and len(node.src) == 2:
+        if id(node.op) in _COMMUTATIVE and len(node.src) == 2:
             yield from _match_all(self.src[::-1], node.src, caps)
+
+    def _here(self, node, caps):
+        """``caps`` with ``node`` bound when it fits this pattern's op, predicate and name
+        (sources not looked at), else None."""
+        if self.ids is not None and id(node.op) not in self.ids:
+            return None
+        if self.pred is not None and not self.pred(node):
+            return None
+        if self.name is not None:
+            bound = caps.get(self.name)
+            if bound is not None and bound is not node:
+                return None
+            caps = {**caps, self.name: node}
+        return caps
+
+
+_COMMUTATIVE = frozenset(map(id, COMMUTATIVE))
 
 
 def _match_all(pats, nodes, caps):
     if not pats:
         yield caps
         return
-    for found in pats[0].matches(nodes[0], caps):
+    p = pats[0]
+    if p.src is None:              # a leaf pattern matches one way or none: no generator
+        caps = p._here(nodes[0], caps)
+        if caps is not None:
+            yield from _match_all(pats[1:], nodes[1:], caps)
+        return
+    for found in p.matches(nodes[0], caps):
         yield from _match_all(pats[1:], nodes[1:], found)
 
 
