@@ -25,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 PASSES = ("grad", "simplify", "prepare", "lower", "render")
@@ -108,9 +109,8 @@ def _verified(program):
 
 
 def run_child(family, n):
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run([sys.executable, os.path.join(here, "bench_passes.py"), "--one",
-                          family, str(n)], capture_output=True, text=True, cwd="/tmp")
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", family, str(n)],
+                         capture_output=True, text=True, cwd=tempfile.gettempdir())
     if out.returncode:
         raise RuntimeError(f"bench_passes: {family} {n} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -607,7 +607,7 @@ class Lowering:
         by every task of the nest, and by no task after this one."""
         if not isinstance(step, Nest):
             return None
-        writer, position, readers = self._nest_index(step)
+        writer, position, indices, last_reader = self._nest_index(step)
         task = writer[id(b)]
         if task.kind != "map":
             return None
@@ -618,10 +618,8 @@ class Lowering:
             if src is None or src.kind != "temp" or src not in where or last.get(src) != k \
                     or _slot_key(src) != _slot_key(b) or src in self._released:
                 continue
-            if any(tuple(i) != full for t in readers[n] for i in t.reads[n]):
-                continue
-            if any(position[t] > pos for t in readers[n]) or id(src) in writer:
-                continue
+            if not indices[n] <= {full} or last_reader[n] > pos or id(src) in writer:
+                continue        # read elsewhere than at this point, later, or written here
             kind, at = where[src]
             if kind == "out":
                 if out_first[at] <= end or src.shape != b.shape:
@@ -633,16 +631,18 @@ class Lowering:
 
     def _nest_index(self, step):
         """For the nest ``step``: the first task writing each buffer (by id), each task's
-        position, and the tasks reading each node in order (built once per nest, not per
-        operand: a scalar graph is one nest of thousands of tasks)."""
+        position, the indices each node is read at by the nest's tasks and the position of
+        its last reader (built once per nest, not per operand: a scalar graph is one nest
+        of thousands of tasks, and a node can have thousands of readers)."""
         if self._indexed is None or self._indexed[0] is not step:
-            writer, position, readers = {}, {}, {}
+            writer, position, indices, last_reader = {}, {}, {}, {}
             for pos, t in enumerate(step.tasks):
                 writer.setdefault(id(t.out), t)
                 position.setdefault(t, pos)
-                for n in t.reads:
-                    readers.setdefault(n, []).append(t)
-            self._indexed = (step, (writer, position, readers))
+                for n, at in t.reads.items():
+                    indices.setdefault(n, set()).update(tuple(i) for i in at)
+                    last_reader[n] = max(last_reader.get(n, pos), position[t])
+            self._indexed = (step, (writer, position, indices, last_reader))
         return self._indexed[1]
 
     def _step_reads(self, step):
