@@ -174,10 +174,18 @@ class Body:
     def _check(self, label, size, what):
         """Return status 1 before an out-of-range index reaches memory (take, one_hot)."""
         size = size if isinstance(size, str) else self.ctx.size(size)
-        self.lines.append(f"if {label} < 0 or {label} >= {size}: return 1")
+        line = f"if {label} < 0 or {label} >= {size}: return 1"
+        scope = getattr(self.ctx, "scope", None)     # the loop body's (codegen/scope.py)
+        if scope is None or scope.check(line):
+            self.lines.append(line)
 
     def _ssa(self, n, code):
         name = f"{self.prefix}{len(self.lines)}"
+        scope = getattr(self.ctx, "scope", None)
+        if scope is not None:
+            known = scope.value(code, name)
+            if known != name:
+                return known                         # computed by an earlier stage
         self.lines.append(f"{name} = {code}")
         return name
 

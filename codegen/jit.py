@@ -6,6 +6,8 @@ the same name, so a generated kernel file can do ``from symdiff.codegen.jit impo
 and call it in a loop of its own ``@njit(cache=True, ...)`` function; inlined at Numba-IR
 level, the call vectorizes with the loop. Nothing is compiled at import time: each function
 compiles (and inlines) when the first kernel using it is compiled.
+The kernel helpers of ``codegen/helpers.py`` (matrix products, scratch views) are different:
+``njit(cache=True)``, compiled once per dtype/layout into Numba's disk cache and called.
 
 Measured (numba 0.68.1, AVX-512 VM): such a loop over 128x256 float32 runs tanh in 6 us
 (NumPy's ufunc 6 us, numba's np.tanh 370 us); the kernel's on-disk cache loads in a new
@@ -23,7 +25,7 @@ from numba.core import types as _nbtypes
 from numba.extending import intrinsic as _intrinsic
 
 from symdiff.codegen import cache_key as _cache_key
-from symdiff.codegen import mathlib as _mathlib, specialmath as _specialmath
+from symdiff.codegen import helpers as _helpers, mathlib as _mathlib, specialmath as _specialmath
 
 # =============================================================================================
 # 1. Math library (see codegen/mathlib.py)
@@ -215,6 +217,30 @@ erfc_f64 = MATH["erfc_f64"]
 erfc_f32 = MATH["erfc_f32"]
 log_ndtr_f64 = MATH["log_ndtr_f64"]
 log_ndtr_f32 = MATH["log_ndtr_f32"]
+
+
+def _jit_helpers():
+    """name -> njit(cache=True) for every helper of codegen/helpers.py, the products with the
+    kernels' fast-math flags, and name + "_strict" -> a product without fast-math (the kernels
+    of fastmath=False; its own qualname, so the two never share a cache file). Compiled once
+    per dtype/layout into Numba's disk cache; a new kernel links the cached helper."""
+    from symdiff.codegen.render import FASTMATH
+    out = {}
+    for name in _helpers.FUNCTIONS:
+        fn = getattr(_helpers, name)
+        if name not in _helpers.GEMMS:
+            out[name] = numba.njit(cache=True, nogil=True)(fn)
+            continue
+        strict = _pytypes.FunctionType(fn.__code__, fn.__globals__, name + "_strict")
+        strict.__qualname__ = name + "_strict"
+        out[name] = numba.njit(cache=True, nogil=True, fastmath=FASTMATH)(fn)
+        out[name + "_strict"] = numba.njit(cache=True, nogil=True)(strict)
+    return out
+
+
+HELPERS = _jit_helpers()
+"""name -> the jitted helpers of codegen/helpers.py (products: also *_strict)."""
+globals().update(HELPERS)
 
 # =============================================================================================
 # 2. Kernel JIT and caching

@@ -1,4 +1,5 @@
-"""Program -> Python/Numba source: loop nests over preallocated buffers, BLAS through np.dot.
+"""Program -> Python/Numba source: loop nests over preallocated buffers, products through the
+shared helpers of helpers.py (loops or BLAS by size).
 
 The emitted module has one ``@numba.njit`` function ``kernel(inputs..., consts...,
 outputs..., workspace...)`` that returns a status (0, or 1 when an index given to take or
@@ -11,9 +12,11 @@ import numpy as np
 from symdiff.ops import Op
 
 from .expr import CAST, LIBM, MATH, Body
+from .helpers import SMALL_GEMM
 from .lower import loop_vars, outer_vars
 from .loops import emit_loop
 from .program import Copy, Gemm, Loop, Nest
+from .scope import Rows, Scope, inline_once, node_tag
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # never nnan/ninf: NaN/inf stay IEEE
 _SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -22,8 +25,8 @@ _SUFFIX = {"float32": "f32", "float64": "f64"}
 class Context:
     """Names for buffers, constants, dims and math functions while rendering one program."""
 
-    def __init__(self, prog, math, module=None):
-        self.prog, self.math_mode = prog, math
+    def __init__(self, prog, math, module=None, fastmath=True):
+        self.prog, self.math_mode, self.fastmath = prog, math, fastmath
         self.module = module if module is not None else Module()
         self.constants = self.module.constants     # (repr, dtype) -> global name
         self.globals = self.module.globals
@@ -32,6 +35,8 @@ class Context:
         self.dim_casts = {}
         self.stage = 0
         self.prange = False
+        self.scope = None                      # the loop body being rendered (scope.py)
+        self.input_names = {b.name for b in prog.inputs}
         # 0-d inputs that no update writes (a learning rate, a scalar bias) are read once into
         # a local: a load from a 0-d array inside a loop may alias the arrays it writes, which
         # keeps LLVM from vectorizing the loop (measured: 8% of a small MLP's training step)
@@ -140,7 +145,7 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
 
 def _function(prog, name, math, parallel, fastmath, module):
     """Lines of one njit function computing ``prog`` (its loops' steps go to ``module``)."""
-    ctx = Context(prog, math, module)
+    ctx = Context(prog, math, module, fastmath)
     pro, body = Emitter(), Emitter()
     _prologue(prog, ctx, pro)
     for k, step in enumerate(prog.steps):
@@ -181,11 +186,13 @@ def _prologue(prog, ctx, out):
         out.emit(f"{local} = {prog.buffers[n].name}[()]")
     # where each slot and scratch fallback starts in its dtype's arena: computed by the
     # caller, who knows which fallbacks the outputs make unnecessary at these sizes
+    # (each slice goes straight into the one or two views made of it: a line, not two)
     items = [(f"ws{k}", dt, sz) for k, (dt, sz) in enumerate(prog.slots)] + \
         [(f"fb{k}", dt, sz) for k, (_, dt, sz) in enumerate(prog.scratch)]
+    region = {}
     for j, (name, dt, (ints, syms)) in enumerate(items):
         n = " * ".join([str(ints)] + [ctx.size(d) for d in syms])
-        out.emit(f"{name} = arena_{dt}[offsets[{j}]:offsets[{j}] + {n}]")
+        region[name] = (f"arena_{dt}", f"offsets[{j}]", n)
     seen = set()
     for b in list(prog.buffers.values()) + list(prog.argmax.values()):
         if b.name in seen:
@@ -193,13 +200,15 @@ def _prologue(prog, ctx, out):
         seen.add(b.name)
         shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
         if b.kind == "temp":
-            out.emit(f"{b.name} = ws{b.slot}.reshape({shape})")
+            arena, start, n = region[f"ws{b.slot}"]
+            out.emit(f"{b.name} = {arena}[{start}:{start} + {n}].reshape({shape})")
         elif b.kind == "scratch":         # an output's memory, free until the output is written
             k, _, _ = prog.scratch[b.slot]
             n = " * ".join(ctx.size(d) for d in b.shape) or "1"
             o = prog.outputs[k].name
-            out.emit(f"{b.name} = ({o}.ravel()[:{n}] if {o}.size >= {n} else fb{b.slot})"
-                     f".reshape({shape})")
+            arena, start, _ = region[f"fb{b.slot}"]
+            ctx.imports.add("scratch")
+            out.emit(f"{b.name} = scratch({o}, {arena}, {start}, {n}).reshape({shape})")
     for b in prog.buffers.values():
         if b.kind == "view" and b.view == "reshape":
             shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
@@ -219,7 +228,6 @@ def _shape_checks(prog, ctx, out):
         out.emit(f"if {' or '.join(conds[k:k + 4])}: return 2")
 
 
-SMALL_GEMM = 4096      # multiply-adds below which loops beat a BLAS call (~0.3 us each)
 
 
 def _gemm(step, ctx, out):
@@ -242,23 +250,22 @@ def _gemm(step, ctx, out):
     m = ctx.size(a.shape[-2]) if len(a.shape) >= 2 else "1"
     kk = ctx.size(a.shape[-1])
     n = ctx.size(b.shape[-1]) if len(b.shape) >= 2 else "1"
-    flops = f"{m} * {n} * {kk}"
-    static = all(x.isdigit() for x in (m, n, kk))
-    known = 1                       # the dims known at compile time bound the size below
-    for x in (m, n, kk):
-        known *= int(x) if x.isdigit() else 1
-    if known > SMALL_GEMM:
-        out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
-    elif static:
-        _loop_gemm(step, sl, ctx, out)
+    if all(x.isdigit() for x in (m, n, kk)) and int(m) * int(n) * int(kk) <= SMALL_GEMM:
+        _loop_gemm(step, sl, ctx, out)      # small and known: constant trip counts
     else:
-        out.block(f"if {flops} <= {SMALL_GEMM}:")
-        _loop_gemm(step, sl, ctx, out)
-        out.end()
-        out.block("else:")
-        out.emit(f"np.dot({sl(a)}, {sl(b)}, {sl(c)})")
-        out.end()
+        _call_gemm(a, b, sl(a), sl(b), sl(c), ctx, out, node_tag(step.node))
     out.end(batch)
+
+
+def _call_gemm(a, b, A, B, C, ctx, out, tag=""):
+    """C = A @ B by the shared, disk-cached helper (codegen/helpers.py: loops or BLAS by size).
+    One call instead of an inline loop nest plus an np.dot branch (measured, CPU time of a
+    cold compile under load: XOR 4.3 -> 2.6 s; each np.dot call site alone costs ~0.2 s of
+    Numba's typing and lowering, so W1's five np.dot calls went to the helper too)."""
+    kind = ("m" if len(a.shape) >= 2 else "v") + ("m" if len(b.shape) >= 2 else "v")
+    helper = f"gemm_{kind}" + ("" if ctx.fastmath else "_strict")
+    ctx.imports.add(helper)
+    out.emit(f"{helper}({A}, {B}, {C})" + (f"  # {tag}" if tag else ""))
 
 
 def _stacked_rows(a, b, c):
@@ -275,11 +282,11 @@ def _one_gemm(step, ctx, out):
         A = f"{_ref(x)}.reshape((-1, {ctx.size(x.shape[-1])})).T"
         B = f"{_ref(b)}.reshape((-1, {ctx.size(b.shape[-1])}))"
         C = f"{_ref(c)}.reshape(({ctx.size(x.shape[-1])}, {ctx.size(b.shape[-1])}))"
-        out.emit(f"np.dot({A}, {B}, {C})")    # (keepdims: c has leading size-1 axes)
+        _call_gemm(x, b, A, B, C, ctx, out, node_tag(step.node))   # (c keeps size-1 axes)
         return
     A = f"{_ref(a)}.reshape((-1, {ctx.size(a.shape[-1])}))"
     C = f"{_ref(c)}.reshape((-1, {ctx.size(c.shape[-1])}))"
-    out.emit(f"np.dot({A}, {_ref(b)}, {C})")
+    _call_gemm(a, b, A, _ref(b), C, ctx, out, node_tag(step.node))
 
 
 def _loop_gemm(step, sl, ctx, out):
@@ -340,8 +347,9 @@ def _nest(nest, ctx, out, parallel):
         ctx.prange = ctx.prange or rng != "range"
         out.block(f"for {v} in {rng}({ctx.size(space[k])}):")
         loops += 1
+    rows = Rows()                           # index checks done in the current row
     for group in _stage_groups(nest):
-        _group(group, ctx, out, space, totals)
+        _group(group, ctx, out, space, totals, rows)
     out.end(loops)
     for t, acc in totals.items():
         out.emit(f"{t.out.name}[{', '.join(['0'] * len(t.out.shape)) or '()'}] = {acc}")
@@ -373,7 +381,7 @@ def _fits(t, group, full, inner):
     return True
 
 
-def _group(tasks, ctx, out, space, totals):
+def _group(tasks, ctx, out, space, totals, rows):
     t0 = tasks[0]
     full = loop_vars(t0.space)
     has_inner = len(t0.space) == len(space) and len(space) >= 2
@@ -386,18 +394,16 @@ def _group(tasks, ctx, out, space, totals):
         elif t.kind != "map" and t not in totals and has_inner and len(space) - 1 in t.axes:
             accs[t] = f"acc_{t.out.name}"
             out.emit(f"{accs[t]} = {_init(t.kind, t.out.dtype, ctx)}")
+    ctx.scope = Scope(rows, full[-1] if has_inner else None, ctx.input_names,
+                      ctx.size(space[-1]) if has_inner else None)
+    lines = _stages(tasks, ctx, full, totals, accs)
+    for line in ctx.scope.hoisted:      # row-invariant checks: once per row, before the loop
+        out.emit(line)
+    ctx.scope = None
     if has_inner:
         out.block(f"for {full[-1]} in range({ctx.size(space[-1])}):")
-    for k, t in enumerate(tasks):
-        ctx.stage += 1          # SSA names unique per stage, deterministic (the cache key)
-        body = Body(ctx, t.expr if t.kind == "map" and t.expr is t.node else None,
-                    prefix=f"s{ctx.stage}_")
-        value = body.value(t.expr, full)
-        if t.kind == "scatter":
-            t.target = body.scatter_target(t.node, full)
-        for line in body.lines:
-            out.emit(line)
-        _store(t, value, full, totals, accs, out)
+    for text, tag in inline_once(lines):
+        out.emit(text + (f"  # {tag}" if tag else ""))
     if has_inner:
         out.end()
     for t, acc in accs.items():
@@ -411,6 +417,26 @@ def _group(tasks, ctx, out, space, totals):
                      f"{_combine(t.kind, f'{t.out.name}[{target}]', acc)}")
         else:
             out.emit(f"{t.out.name}[{target}] = {acc}")
+
+
+def _stages(tasks, ctx, full, totals, accs):
+    """[line, tag] pairs of the fused stages of one loop body (ctx.scope shares values and
+    checks between them); each stage's first store carries the ``# node`` it computes."""
+    lines = []
+    for t in tasks:
+        ctx.stage += 1          # SSA names unique per stage, deterministic (the cache key)
+        body = Body(ctx, t.expr if t.kind == "map" and t.expr is t.node else None,
+                    prefix=f"s{ctx.stage}_")
+        value = body.value(t.expr, full)
+        if t.kind == "scatter":
+            t.target = body.scatter_target(t.node, full)
+        store = Emitter()
+        store.depth = 0
+        _store(t, value, full, totals, accs, store)
+        ctx.scope.stored(store.lines)
+        lines += [[x, ""] for x in body.lines]
+        lines += [[x, node_tag(t.node) if k == 0 else ""] for k, x in enumerate(store.lines)]
+    return lines
 
 
 def _store(t, value, full, totals, accs, out):
