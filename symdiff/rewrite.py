@@ -6,6 +6,7 @@ sources swapped. A ``Rule`` pairs a pattern with a function of the captures that
 replacement node (or None to decline). ``RuleSet``s compose with ``+``. ``rewrite`` normalizes a
 graph bottom-up, re-normalizing what a rule builds, and can record every rule that fired.
 """
+import threading
 import weakref
 
 from .dims import broadcast_shapes
@@ -214,7 +215,17 @@ def fit(new, old):
 CYCLE = "rule cycle stopped"
 """Trace entry of a chain of rules that came back to a node it had already rewritten."""
 
-_active = []     # the rewriters running now (innermost last), for single_use()
+_local = threading.local()
+
+
+def _active():
+    """The rewriters running now in this thread (innermost last), for single_use(): the
+    answers a rule gets are recorded in its rewriter (RuleSet.settled), so a rewrite in
+    another thread must neither answer nor record them."""
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
 
 
 def single_use(node):
@@ -223,9 +234,10 @@ def single_use(node):
     Rules that pull work out of a node (x * (y * c) -> c * (x * y)) use it so that they do not
     duplicate work a shared node already does. Nodes built by rules count as single use.
     """
-    if not _active:
+    active = _active()
+    if not active:
         return True
-    rw = _active[-1]
+    rw = active[-1]
     answer = rw.uses.get(node, 1) <= 1
     if rw.log is not None:
         rw.log.append((node, answer))
@@ -409,11 +421,11 @@ def rewrite(outputs, rules, trace=None, max_firings=None, max_passes=8):
         uses = count_uses(outs, [n for seg in segments for n in seg])
         budget = max_firings if max_firings is not None else 100 * (len(uses) + 100)
         rw = Rewriter(rules, trace, budget, uses, known)
-        _active.append(rw)
+        _active().append(rw)
         try:
             new = _normalize_all(rw, outs, segments)
         finally:
-            _active.pop()
+            _active().pop()
         if all(a is b for a, b in zip(new, outs)):
             break
         outs = new

@@ -80,3 +80,16 @@ def test_passes_give_the_same_output_after_the_graph_was_freed():
     first = run_passes(unrolled_lstm, 6)
     gc.collect()
     assert run_passes(unrolled_lstm, 6) == first
+
+
+def test_simplify_in_threads_gives_the_one_thread_result():
+    # each thread's rules ask its own rewriter how often a node is used (and record the
+    # answers there): a rewrite running in another thread changes neither
+    from concurrent.futures import ThreadPoolExecutor
+    graphs = [[loss] + sd.grad(loss, params) for _, loss, params in
+              (chain(40), unrolled_lstm(4), deep_mlp(30), chain(41))]
+    want = [[digest(n) for n in sd.simplify(g)] for g in graphs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda g: [digest(n) for n in sd.simplify(g)], graphs))
+            assert got == want
