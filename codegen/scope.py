@@ -103,9 +103,10 @@ def inline_once(lines):
         m = _SSA.match(out[k][0])
         if m and counts[m.group(1)] == 2:                # its definition and one use
             word = re.compile(rf"\b{m.group(1)}\b")
-            j = next(j for j in range(k + 1, len(out)) if word.search(out[j][0]))
-            if not any(_STORE.match(out[i][0]) for i in range(k + 1, j)):
-                out[j][0] = word.sub(lambda _: m.group(2), out[j][0])
+            j = next((j for j in range(k + 1, len(out)) if word.search(out[j][0])), None)
+            if j is not None and not any(_STORE.match(out[i][0]) for i in range(k + 1, j)):
+                code = m.group(2)
+                out[j][0] = word.sub(lambda _, code=code: code, out[j][0])
                 del out[k]
                 continue
         k += 1

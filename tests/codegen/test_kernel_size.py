@@ -5,10 +5,10 @@ import re
 
 import numpy as np
 import pytest
-
-import symdiff as sd
 from symdiff.codegen import helpers, jit
 from symdiff.codegen.scope import Rows, Scope, inline_once, node_tag
+
+import symdiff as sd
 
 
 def _xor():
