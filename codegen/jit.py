@@ -229,13 +229,22 @@ def _jit_helpers():
     for name in _helpers.FUNCTIONS:
         fn = getattr(_helpers, name)
         if name not in _helpers.GEMMS:
-            out[name] = numba.njit(cache=True, nogil=True)(fn)
+            out[name] = _cached_njit(fn)
             continue
         strict = _pytypes.FunctionType(fn.__code__, fn.__globals__, name + "_strict")
         strict.__qualname__ = name + "_strict"
-        out[name] = numba.njit(cache=True, nogil=True, fastmath=FASTMATH)(fn)
-        out[name + "_strict"] = numba.njit(cache=True, nogil=True)(strict)
+        out[name] = _cached_njit(fn, fastmath=FASTMATH)
+        out[name + "_strict"] = _cached_njit(strict)
     return out
+
+
+def _cached_njit(fn, **flags):
+    """njit(cache=True), or without the disk cache when Numba finds nowhere to keep it (a
+    read-only package dir and home: Numba refuses cache=True with a RuntimeError)."""
+    try:
+        return numba.njit(cache=True, nogil=True, **flags)(fn)
+    except RuntimeError:
+        return numba.njit(nogil=True, **flags)(fn)
 
 
 HELPERS = _jit_helpers()

@@ -144,3 +144,17 @@ def test_node_tags_name_updates_and_outputs():
     assert node_tag(x) == "x [batch, 3]"
     assert node_tag(("out", 2)) == "out 2"
     assert node_tag(("update", x)) == "update x [batch, 3]"
+
+
+def test_helpers_compile_without_a_disk_cache_when_numba_has_nowhere_to_keep_one(monkeypatch):
+    real = jit.numba.njit
+
+    def refusing(*args, **kw):                 # what Numba does with no writable locator
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(*args, **kw)
+    monkeypatch.setattr(jit.numba, "njit", refusing)
+    fn = jit._cached_njit(helpers.gemm_mv)
+    a, v, c = np.arange(6.0).reshape(3, 2), np.ones(2), np.empty(3)
+    fn(a, v, c)
+    assert c.tolist() == [1.0, 5.0, 9.0] and fn._cache.__class__.__name__ == "NullCache"
