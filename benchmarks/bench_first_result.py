@@ -2,7 +2,8 @@
 
 Each measurement is a fresh process with a fresh, empty kernel cache; imports are excluded
 (the child imports numpy, symdiff and the modules a README block imports before the clock
-starts; numba is not imported: it is part of a compile). Cases:
+starts; numba is not imported: it is part of a compile; .pyc files are written and read, as
+in an installed package). Cases:
 
 - ``w1``: the MLP 784-256-256-10 of bench_w1.py (float32): compile loss + 6 gradients and
   make one call. "first" is compile + first call; "ready" is when ``f.wait()`` returns (the
@@ -27,12 +28,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def blocks():
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
 
 
 def child_w1():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_w1
+
     import symdiff as sd
     X, Y, vals = bench_w1.data("float32")
     t0 = time.perf_counter()
@@ -45,8 +47,9 @@ def child_w1():
 
 
 def child_readme(i):
-    import symdiff  # noqa: F401
     from symdiff.codegen import tiered
+
+    import symdiff  # noqa: F401
     code = blocks()[i]
     for line in code.splitlines():             # the block's imports, before the clock
         if re.match(r"(import|from) \S+", line):
@@ -71,6 +74,9 @@ def run(case, tiered, repeats):
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, SYMDIFF_CACHE_DIR=cache, SYMDIFF_TIERED=str(int(tiered)),
                        MPLBACKEND="Agg")
+            # as installed: imports read .pyc files (without them, compiling symdiff's own
+            # modules at their first import adds ~40 ms to a first compile)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             out = subprocess.run([sys.executable, __file__, "--child", case], env=env,
                                  capture_output=True, text=True, cwd=tempfile.gettempdir())
             if out.returncode:

@@ -29,10 +29,10 @@ def compile_spec(spec, math="fast", parallel=False, fastmath=True, wait=True):
             _compiled.move_to_end(ident)
             jit.STATS["reused"] += 1
             return Kernel(spec, *hit, options)
-    program, source, arg_types = render_spec(spec, options)
-    if not wait:
+    if not wait:                              # the passes too run in the background
         from .tiered import start
-        return start(spec, program, source, arg_types, options, ident)
+        return start(spec, options, ident)
+    program, source, arg_types = render_spec(spec, options)
     from . import jit
     fn, key = jit.load(source, arg_types)
     remember(ident, program, fn, source, key)

@@ -11,15 +11,17 @@ import pathlib
 import sys
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _versions():
     from importlib.metadata import version
+
     import numpy
+
     from symdiff import __version__
     return (__version__, version("numba"), numpy.__version__, mathlib_digest(), sys.version)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mathlib_digest():
     """Changes when mathlib.py or specialmath.py changes. Numba's cache checks only the
     kernel's own file, not the functions inlined into it (checked): it is part of the kernel

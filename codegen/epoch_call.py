@@ -1,6 +1,7 @@
 """Preparing and running an epoch driver for a Kernel (see epoch.py).
 
-Batch buffers, outputs and workspaces belong to the calling thread, so epochs from several
+``EpochRunner`` owns a kernel's driver and buffers. Batch buffers, outputs and workspaces
+belong to the calling thread, so epochs from several
 threads never share them (a kernel with updates also runs them one at a time, see kernel.py).
 """
 import threading
@@ -11,62 +12,72 @@ import numpy as np
 from symdiff.errors import ArgumentError
 from symdiff.function import check_epoch, check_index_rows, epoch_order
 
-from . import jit
 from .epoch import render_epoch
 from .kernel import kernel_array, kernel_ready
 
 
-_DRIVER_LOCK = threading.Lock()     # one thread renders and loads a kernel's driver
+class EpochRunner:
+    """The epochs of one Kernel (``Kernel.epoch``): it owns the epoch driver (rendered and
+    loaded at the first epoch, under its own lock, then kept) and, per thread, the batch
+    buffers and workspaces of the recent data shapes. The Kernel holds no epoch state."""
 
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.compile_seconds = 0.0          # loading (or compiling) the driver
+        self._driver = None
+        self._loading = threading.Lock()
+        self._local = threading.local()     # .prep: {data key: (buffers, direct)}
 
-def _driver(kernel):
-    drv = getattr(kernel, "_epoch_driver", None)
-    if drv is not None:
+    def __call__(self, data, batch_size, order):
+        """Run one epoch (see ``Kernel.epoch``); the record of scalar outputs per step."""
+        kernel = self.kernel
+        cache = self._local.__dict__.setdefault("prep", {})
+        arrays, n, prep = _prepare(kernel, cache, data, batch_size, order)
+        rows = None if order is None else _order(order, n)
+        check_index_rows(kernel.spec, arrays, rows)       # a bad label fails before any update
+        order = np.arange(n) if rows is None else rows
+        if order.size == 0:
+            return np.zeros((0, _n_scalars(kernel)))
+        full, last, outs, arenas, offs_full, offs_last = prep
+        b = full[0].shape[0]
+        record = np.zeros(((order.size + b - 1) // b, _n_scalars(kernel)))
+        status = self.driver()(order, record, *arrays, *full, *last, *kernel._state,
+                               *kernel._consts, *outs, *arenas, offs_full, offs_last)
+        if status == 1:
+            raise ArgumentError("epoch: an index in the data (e.g. a class label, or an index "
+                                "given to take/scatter_add) is out of range; found mid-epoch, "
+                                "so the steps before it have updated the parameters")
+        if status == 2:
+            raise ArgumentError("epoch: an output's shape depends on the batch size (outputs "
+                                "must be scalars or parameter-shaped, e.g. the loss)")
+        if status:
+            raise RuntimeError(f"epoch: unexpected kernel status {status}")
+        return record
+
+    def driver(self):
+        """The jitted driver (one thread renders and loads it; the others wait for it)."""
+        drv = self._driver
+        if drv is None:
+            with self._loading:
+                if self._driver is None:
+                    t0 = time.perf_counter()
+                    self._driver = _load_driver(self.kernel)
+                    self.compile_seconds = time.perf_counter() - t0
+                drv = self._driver
         return drv
-    with _DRIVER_LOCK:
-        return _load_driver(kernel)
 
 
 def _load_driver(kernel):
-    drv = getattr(kernel, "_epoch_driver", None)
-    if drv is None:
-        source = render_epoch(kernel, f"symdiff_kernel_{kernel.key}")
-        n = len(kernel.spec.inputs)
-        types = ([("int64", 1), ("float64", 2)] + [(b.dtype, len(b.shape)) for b in
-                                                  kernel.program.inputs[:n]] * 3 +
-                 [(b.dtype, len(b.shape)) for b in kernel.program.inputs[n:]] +
-                 [(b.dtype, len(b.shape)) for _, b in kernel.program.consts] +
-                 [(b.dtype, len(b.shape)) for b in kernel.program.outputs] +
-                 [(dt, 1) for dt in kernel.arena_dtypes] + [("int64", 1), ("int64", 1)])
-        t0 = time.perf_counter()
-        drv, _ = jit.load(source, types, name="epoch")
-        kernel.epoch_compile_seconds = time.perf_counter() - t0
-        kernel._epoch_driver = drv
-    return drv
-
-
-def run_epoch(kernel, data, batch_size, order):
-    arrays, n, prep = _prepare(kernel, data, batch_size, order)
-    rows = None if order is None else _order(order, n)
-    check_index_rows(kernel.spec, arrays, rows)       # a bad label fails before any update
-    order = np.arange(n) if rows is None else rows
-    if order.size == 0:
-        return np.zeros((0, _n_scalars(kernel)))
-    full, last, outs, arenas, offs_full, offs_last = prep
-    b = full[0].shape[0]
-    record = np.zeros(((order.size + b - 1) // b, _n_scalars(kernel)))
-    status = _driver(kernel)(order, record, *arrays, *full, *last, *kernel._state,
-                             *kernel._consts, *outs, *arenas, offs_full, offs_last)
-    if status == 1:
-        raise ArgumentError("epoch: an index in the data (e.g. a class label, or an index "
-                            "given to take/scatter_add) is out of range; found mid-epoch, so "
-                            "the steps before it have updated the parameters")
-    if status == 2:
-        raise ArgumentError("epoch: an output's shape depends on the batch size (outputs "
-                            "must be scalars or parameter-shaped, e.g. the loss)")
-    if status:
-        raise RuntimeError(f"epoch: unexpected kernel status {status}")
-    return record
+    from . import jit
+    source = render_epoch(kernel, f"symdiff_kernel_{kernel.key}")
+    n = len(kernel.spec.inputs)
+    types = ([("int64", 1), ("float64", 2)] + [(b.dtype, len(b.shape)) for b in
+                                              kernel.program.inputs[:n]] * 3 +
+             [(b.dtype, len(b.shape)) for b in kernel.program.inputs[n:]] +
+             [(b.dtype, len(b.shape)) for _, b in kernel.program.consts] +
+             [(b.dtype, len(b.shape)) for b in kernel.program.outputs] +
+             [(dt, 1) for dt in kernel.arena_dtypes] + [("int64", 1), ("int64", 1)])
+    return jit.load(source, types, name="epoch")[0]
 
 
 def _order(order, n):
@@ -82,16 +93,15 @@ def _data_arrays(kernel, data):
     return [kernel_array(a) for a in arrays[:len(data)]]
 
 
-def _prepare(kernel, data, batch_size, order):
+def _prepare(kernel, cache, data, batch_size, order):
     """(contiguous data arrays, rows, batch buffers and workspaces) for one epoch call.
 
     Checking the data and building the batch buffers and workspace plans costs ~70 us, as
     much as ten steps of a small model: it is done once per (data shapes and dtypes, batch
-    size, order length) and kept on the kernel, per thread.
+    size, order length) and kept in ``cache`` (the runner's, for this thread).
     """
     size = None if order is None else np.size(order)
     key = _data_key(data, batch_size, size)
-    cache = kernel._local.__dict__.setdefault("epoch_prep", {})
     if key is not None and key in cache:
         prep, direct = cache[key]
         # the key holds shapes and dtypes, not flags: data of the kernel's dtypes is passed

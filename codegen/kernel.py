@@ -18,6 +18,9 @@ finishes on the tier it started on.
 Threads: calls release the GIL and run concurrently, each thread with its own workspace and
 outputs. A kernel with ``updates`` writes arrays every call shares, so its calls and epochs
 take a per-kernel lock and run one at a time (concurrent updates of one array would race).
+Apart from that lock, a Kernel keeps no mutable state that calls share: plans and the last
+call's sizes are per thread, and epochs go through its ``EpochRunner`` (epoch_call.py),
+which owns the driver and the batch buffers.
 """
 import sys
 import threading
@@ -37,18 +40,11 @@ class Kernel:
     backend = "numba"
 
     def __init__(self, spec, program, fn, source, key, options, tier=None):
-        self.spec, self.program, self._fn = spec, program, fn
-        self.source, self.key, self.options = source, key, options
-        # writable copies: the kernel signature takes ordinary (not read-only) arrays
-        self._consts = [np.array(n.arg.value, order="C") for n, _ in program.consts]
-        self._local = threading.local()
-        self._out_specs = [(b.shape, b.dtype) for b in program.outputs]
-        self._last_sizes = None
-        self._dim_roots = list(program.dims)
-        self._dim_src = [program.dims[r] for r in self._dim_roots]
+        self.spec, self._fn, self.options = spec, fn, options
         self._n_inputs = len(spec.inputs)
         self._scalar_inputs = [i for i, v in enumerate(spec.inputs) if v.ndim == 0]
         self._state = [spec.state[v] for v in spec.state_vars]
+        self._local = threading.local()
         # arguments an update writes are checked against the others on every call
         self._updated_inputs = any(v in spec.inputs for v, _ in spec.updates)
         # a kernel with updates writes arrays that every call reads: one call or epoch at a
@@ -56,15 +52,52 @@ class Kernel:
         self._lock = threading.Lock() if spec.updates else None
         # before the compiled function arrives: the NumPy tier, under the same lock
         self._tier, self._error = tier, None
-        self._arrived = threading.Event()
-        if fn is not None:
-            self._arrived.set()
+        self._kick = _nothing                # tiered: starts the passes (see tiered.start)
+        self._rendered, self._arrived = threading.Event(), threading.Event()
         if tier is not None:
             tier._lock = self._lock
+        from .epoch_call import EpochRunner
+        self._epochs = EpochRunner(self)     # the driver and batch buffers of epoch()
         flat = spec.structure
         self._single = not isinstance(flat, (list, tuple, dict))
         self._flat = isinstance(flat, list) and len(flat) == len(spec.outputs) and all(
             not isinstance(o, (list, tuple, dict)) for o in flat)
+        if program is not None:
+            self._bind(program, source, key)
+        if fn is not None:
+            self._arrived.set()
+
+    def _bind(self, program, source, key):
+        """Take the lowered program (a tiered kernel gets it from a thread, before ``_fn``)."""
+        self._program, self._source, self._key = program, source, key
+        # writable copies: the kernel signature takes ordinary (not read-only) arrays
+        self._consts = [np.array(n.arg.value, order="C") for n, _ in program.consts]
+        self._out_specs = [(b.shape, b.dtype) for b in program.outputs]
+        self._dim_roots = list(program.dims)
+        self._dim_src = [program.dims[r] for r in self._dim_roots]
+        self._rendered.set()
+
+    def _passes_done(self):
+        self._kick()
+        self._rendered.wait()
+        if self._error is not None and not hasattr(self, "_program"):
+            raise self._error                # the passes themselves failed
+        return self
+
+    @property
+    def program(self):
+        """The lowered loop program (``codegen/program.py``) the kernel runs."""
+        return self._passes_done()._program
+
+    @property
+    def source(self):
+        """The emitted Python/Numba source of the kernel."""
+        return self._passes_done()._source
+
+    @property
+    def key(self):
+        """The kernel's disk-cache key (a hash of the source and every version it depends on)."""
+        return self._passes_done()._key
 
     @property
     def ready(self):
@@ -75,6 +108,7 @@ class Kernel:
         """Block until the compiled Numba function is in use and return True, or False after
         ``timeout`` seconds. Raises the compile's error if it failed (as every call then does).
         """
+        self._kick()
         done = self._arrived.wait(timeout)
         if self._error is not None:
             raise self._error
@@ -86,8 +120,9 @@ class Kernel:
         self._arrived.set()
 
     def _fail(self, exc):
-        """The compile failed: every call and wait() raises ``exc``."""
+        """The passes or the compile failed: every call and wait() raises ``exc``."""
         self._error = exc
+        self._rendered.set()
         self._arrived.set()
 
     def _tier_call(self, args, out, keywords):
@@ -99,8 +134,11 @@ class Kernel:
             raise keyword_error(self.spec, keywords)
         if out is not None:
             _, sizes = self.spec.signature.bind(list(args) + self._state)
-            self._check_out(sizes, out)
-        return self._tier(*args, out=out)
+            self._passes_done()._check_out(sizes, out)
+        try:
+            return self._tier(*args, out=out)
+        finally:
+            self._kick()
 
     def __reduce__(self):
         from symdiff.function import compile_again
@@ -113,8 +151,9 @@ class Kernel:
         return State(self.spec.state)
 
     def __repr__(self):
-        return f"<symdiff numba kernel {self.key}: {len(self.spec.inputs)} inputs, " \
-               f"{len(self._out_specs)} outputs>"
+        key = getattr(self, "_key", None) or "(passes running)"
+        return f"<symdiff numba kernel {key}: {len(self.spec.inputs)} inputs, " \
+               f"{len(self.spec.outputs)} outputs>"
 
     def __call__(self, *args, out=None, **keywords):
         """Fast path: the arrays go straight to the kernel, which checks every shape (status
@@ -184,7 +223,7 @@ class Kernel:
             if len(plans) > 8:             # many batch sizes: keep the memory bounded
                 plans.clear()
             plans[key] = _Plan(self.program, sizes, self._out_specs)
-        self._last_sizes = sizes
+        self._local.last_sizes = sizes
         return plans[key]
 
     def _check_out(self, sizes, out):
@@ -204,12 +243,9 @@ class Kernel:
 
     def peak_bytes(self, **dims):
         """Bytes of the workspace (every intermediate buffer) for the given named dim sizes,
-        or for the last call's sizes when none are given."""
-        if dims:
-            sizes = _Named(self.program, dims)
-        elif self._last_sizes is not None:
-            sizes = self._last_sizes
-        else:
+        or for the sizes of this thread's last Numba call when none are given (None before)."""
+        sizes = _Named(self.program, dims) if dims else getattr(self._local, "last_sizes", None)
+        if sizes is None:
             return None
         shapes = [(sizes.shape(s), d) for s, d in self._out_specs]
         total, _ = arena_layout(self.program, sizes, shapes)
@@ -231,12 +267,19 @@ class Kernel:
         if self._fn is None:
             if self._error is not None:
                 raise self._error
-            return self._tier.epoch(*data, batch_size=batch_size, order=order)
-        from .epoch_call import run_epoch
+            try:
+                return self._tier.epoch(*data, batch_size=batch_size, order=order)
+            finally:
+                self._kick()
         if self._lock is None:
-            return run_epoch(self, data, batch_size, order)
+            return self._epochs(data, batch_size, order)
         with self._lock:
-            return run_epoch(self, data, batch_size, order)
+            return self._epochs(data, batch_size, order)
+
+    @property
+    def epoch_compile_seconds(self):
+        """Seconds spent loading or compiling the epoch driver (0 before the first epoch)."""
+        return self._epochs.compile_seconds
 
     @property
     def arena_dtypes(self):
@@ -254,6 +297,10 @@ class Kernel:
                 "fused_tasks": sum(len(n.tasks) for n in nests),
                 "workspace_slots": len(self.program.slots),
                 "peak_intermediate_bytes": self.peak_bytes()}
+
+
+def _nothing():
+    pass
 
 
 def kernel_ready(a):

@@ -1,15 +1,18 @@
 """Tiered execution: ``sd.compile`` returns at once; Numba compiles in another process.
 
-``start`` returns a Kernel without compiled code (``ready`` False). Its calls and epochs run
-the NumPy tier, a ``symdiff.function.Function`` on the same Spec (so the same checks, the
+``start`` returns a Kernel without compiled code (``ready`` False) after building the NumPy
+tier only (~8 ms for the MLP W1); after the first call (or 50 ms), a thread runs symdiff's
+passes (prepare, lower, render: ``program``, ``source`` and ``key`` wait for them, ~25 ms)
+and queues the compile. The
+Kernel's calls and epochs run the NumPy tier, a ``symdiff.function.Function`` on the same Spec (so the same checks, the
 same held ``state`` arrays and, through one shared lock, the same ``updates=`` sequence).
 Meanwhile one daemon thread per process takes the compile jobs in order:
 
 1. send the rendered source and argument types to the compile worker
    (``compile_worker.py``, one process reused across compiles, started at the first job),
    which compiles it into the disk cache without holding this process's interpreter lock;
-2. then import numba here (~0.4 s the first time; not earlier, so that it does not slow
-   the first calls, which share this process's interpreter lock);
+2. import numba here meanwhile (~0.4 s the first time; the passes and so this job start
+   after the first call, which the import would slow down: it holds the interpreter lock);
 3. load the kernel from the disk cache (~30 ms) and swap it in: the next call runs Numba.
    A call in flight finishes on the tier it started on (it read ``Kernel._fn`` once).
 
@@ -45,15 +48,43 @@ def enabled():
                                                                           "off")
 
 
-def start(spec, program, source, arg_types, options, ident):
-    """A Kernel that runs the NumPy tier now and swaps in its Numba code when compiled."""
+KICK_AFTER = 0.05       # seconds after compile() at which the passes start without a call
+
+
+def start(spec, options, ident, render=None):
+    """A Kernel that runs the NumPy tier now and swaps in its Numba code when compiled.
+    ``render(spec, options)`` gives (program, source, argument types): symdiff's passes
+    (``render_spec``), run in a thread of their own so that ``compile`` returns at once."""
     from symdiff.function import Function
-    from .cache_key import kernel_key
+
     from .kernel import Kernel
-    kernel = Kernel(spec, program, None, source, kernel_key(source), options,
-                    tier=Function(spec))
-    _compiler().put((kernel, source, arg_types, ident))
+    kernel = Kernel(spec, None, None, None, None, options, tier=Function(spec))
+    once = threading.Lock()
+
+    def kick():
+        if once.acquire(blocking=False):
+            threading.Thread(target=_render, args=(kernel, render, ident), daemon=True,
+                             name="symdiff-passes").start()
+    # the passes share this process's interpreter lock: they start after the first call
+    # (which they would slow down), at the latest after KICK_AFTER seconds
+    kernel._kick = kick
+    timer = threading.Timer(KICK_AFTER, kick)
+    timer.daemon = True
+    timer.start()
     return kernel
+
+
+def _render(kernel, render, ident):
+    """Run the passes, give the Kernel its program, then queue the Numba compile."""
+    from . import render_spec
+    from .cache_key import kernel_key
+    try:
+        program, source, arg_types = (render or render_spec)(kernel.spec, kernel.options)
+        kernel._bind(program, source, kernel_key(source))
+    except BaseException as exc:               # noqa: BLE001 - raised by the next call
+        kernel._fail(exc)
+        return
+    _compiler().put((kernel, source, arg_types, ident))
 
 
 # ---- the compile thread (one per process) ---------------------------------------------------
@@ -92,10 +123,10 @@ def _build(source, arg_types):
                "cache_dir": str(cache_dir())}
     worker = _worker()
     sent = worker is not None and worker.send(request)
-    reply = worker.receive() if sent else None
-    # numba is imported here only now: importing it (~0.4 s, mostly holding the interpreter
-    # lock) while the worker compiles would slow the caller's first calls instead
+    # import numba (~0.4 s the first time) while the worker compiles: the first call has
+    # returned by now (the passes, and so this job, start after it)
     from . import jit
+    reply = worker.receive() if sent else None
     if reply is not None and reply[0] == "error" and reply[1] is not None:
         raise pickle.loads(reply[1])
     # ok: a load from the disk cache; no reply (the worker died) or an error the worker could

@@ -13,12 +13,12 @@ import time
 
 import numpy as np
 import pytest
-
-import symdiff as sd
 from symdiff.codegen import tiered
 from symdiff.codegen.tiered import CompileWorkerWarning
-from symdiff.function import Spec
 from symdiff.models.zoo import ZOO
+
+import symdiff as sd
+from symdiff.function import Spec
 
 
 @pytest.fixture(autouse=True)
@@ -252,7 +252,7 @@ def test_a_compile_error_in_the_worker_is_the_in_process_error():
     source = "def kernel(a:\n"                      # not Python
     with pytest.raises(SyntaxError) as here:
         jit.load(source, arg_types)
-    f = tiered.start(spec, program, source, arg_types, options, ("bad",))
+    f = tiered.start(spec, options, ("bad",), render=lambda *_: (program, source, arg_types))
     with pytest.raises(SyntaxError) as there:
         f.wait(timeout=300)
     assert str(there.value) == str(here.value)
