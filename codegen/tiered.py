@@ -37,14 +37,14 @@ class CompileWorkerWarning(RuntimeWarning):
 
 
 def enabled():
-    """Is tiered execution on? Off when $SYMDIFF_TIERED is 0, false, no or off.
+    """Is tiered execution on? Yes, unless $SYMDIFF_TIERED is 0, false, no or off.
 
     >>> import os; os.environ["SYMDIFF_TIERED"] = "0"; enabled()
     False
     >>> os.environ["SYMDIFF_TIERED"] = "1"; enabled()
     True
     """
-    return os.environ.get("SYMDIFF_TIERED", "0").strip().lower() not in ("0", "false", "no",
+    return os.environ.get("SYMDIFF_TIERED", "1").strip().lower() not in ("0", "false", "no",
                                                                           "off")
 
 

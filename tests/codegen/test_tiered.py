@@ -187,6 +187,15 @@ def test_wait_ready_and_timeout(gate):
     assert f.wait() is True and f.ready is True
 
 
+def test_compile_is_tiered_by_default(monkeypatch, gate):
+    monkeypatch.delenv("SYMDIFF_TIERED")
+    m, loss, grads = _mlp(2.75)
+    f = sd.compile(m.inputs + m.params, [loss] + grads)
+    assert not f.ready and f._tier is not None
+    gate.set()
+    assert f.wait()
+
+
 def test_the_environment_switch_and_wait_true_compile_synchronously(monkeypatch):
     m, loss, grads = _mlp(3.0)
     monkeypatch.setenv("SYMDIFF_TIERED", "0")
