@@ -111,7 +111,10 @@ def main(parent):
         request = inbox.get()
         if request is None:
             return
-        send(out, _compile(request))
+        try:
+            send(out, _compile(request))
+        except OSError:                         # the parent is gone (broken pipe): done
+            return
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def _values(m, rows=6, seed=7):
     for v in m.inputs + m.params:
         shape = tuple(rows if not isinstance(d, int) else d for d in v.shape)
         if v.dtype == "int64":
-            values.append(rng.integers(0, m.params[-1].shape[-1], shape))
+            classes = m.outputs["logits"].shape[-1]      # class labels
+            values.append(rng.integers(0, classes, shape))
         elif v.name == "y":
             values.append((rng.random(shape) > 0.5) * 2.0 - 1.0)
         else:
