@@ -14,6 +14,7 @@ Each figure: median over rounds of the median per-call time of a block of calls 
 Run: python benchmarks/bench_modes.py [--quick]
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -22,6 +23,8 @@ import numpy as np
 
 import symdiff as sd
 from symdiff.models.compare_cli import tanh_chain
+
+os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
 
 SWEEP = [(10, 1000), (1000, 10), (300, 300), (150, 600), (212, 424), (245, 367), (367, 245),
          (424, 212), (600, 150)]

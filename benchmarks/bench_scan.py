@@ -24,6 +24,8 @@ from symdiff.models.layers import Builder
 
 from bench_tensor import timeit          # blocks of repeats, peers one after another
 
+os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
+
 D_IN = 64
 
 

@@ -8,12 +8,15 @@ steps and plain SGD, all peers in one run.
 Each figure: median over rounds of whole epochs after a warm-up epoch (compile excluded).
 Run: python benchmarks/bench_training.py
 """
+import os
 import statistics
 import time
 
 import numpy as np
 
 from symdiff.models import Trainer, data, networks
+
+os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
 
 LR = 0.05
 

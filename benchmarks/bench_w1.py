@@ -7,12 +7,15 @@ of a full backward that also forms d loss / d x). Times are medians of interleav
 Run: python benchmarks/bench_w1.py [--repeats 300]
 """
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 
 import symdiff as sd
+
+os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
 
 SIZES = [784, 256, 256, 10]
 B = 128

@@ -3,12 +3,15 @@ cross-entropy: loss + 4 gradients per call from Python. Per-call cost is all ove
 peers in the same run: PyTorch eager (torch.autograd.grad) and JAX jit(value_and_grad).
 Run: python benchmarks/bench_w2.py
 """
+import os
 import statistics
 import time
 
 import numpy as np
 
 import symdiff as sd
+
+os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
 
 
 def model():

@@ -39,6 +39,8 @@ import symdiff as sd
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 from graphgen import check_graph, check_values, random_graph, with_grads
 
+os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
+
 
 def depth(seed, max_steps):
     """The number of generator steps of ``seed``'s graph: 1 to ``max_steps``, by seed."""

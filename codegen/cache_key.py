@@ -21,14 +21,20 @@ def _versions():
     return (__version__, version("numba"), numpy.__version__, mathlib_digest(), sys.version)
 
 
+KERNEL_LIBRARY = ("jit.py", "mathlib.py", "specialmath.py", "helpers.py")
+"""The files whose code a kernel calls: jit.py wraps the functions of the other three."""
+
+
 @functools.cache
 def mathlib_digest():
-    """Changes when mathlib.py or specialmath.py changes. Numba's cache checks only the
-    kernel's own file, not the functions inlined into it (checked): it is part of the kernel
-    cache key, or cached kernels keep the old math after an edit of the math library."""
-    from . import mathlib, specialmath
-    return hashlib.sha256(b"".join(pathlib.Path(m.__file__).read_bytes()
-                                   for m in (mathlib, specialmath))).hexdigest()[:16]
+    """Changes when a file whose functions a kernel calls changes (KERNEL_LIBRARY: the math
+    library, the shared GEMM helpers, their jit glue). Numba's cache checks only the kernel's
+    own file, not the functions it calls (checked): they are part of the kernel cache key,
+    or cached kernels keep the old math after an edit of the library.
+    The files are read from disk, not imported, so naming a kernel does not import numba."""
+    here = pathlib.Path(__file__).parent
+    return hashlib.sha256(b"".join((here / f).read_bytes()
+                                   for f in KERNEL_LIBRARY)).hexdigest()[:16]
 
 
 def kernel_key(source):

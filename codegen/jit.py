@@ -189,7 +189,7 @@ MATH = _jit_mathlib()
 """name -> jitted function, for every function of mathlib (public and private)."""
 
 MATHLIB_DIGEST = _cache_key.mathlib_digest()
-"""Changes when mathlib.py or specialmath.py changes (see cache_key.mathlib_digest)."""
+"""Changes when a file of cache_key.KERNEL_LIBRARY changes (see cache_key.mathlib_digest)."""
 
 exp_f64 = MATH["exp_f64"]
 exp_f32 = MATH["exp_f32"]

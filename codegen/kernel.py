@@ -24,6 +24,7 @@ which owns the driver and the batch buffers.
 """
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -64,7 +65,10 @@ class Kernel:
             not isinstance(o, (list, tuple, dict)) for o in flat)
         if program is not None:
             self._bind(program, source, key)
+        # perf_counter() when the compiled function came into use (tiered: the swap)
+        self.ready_at = None
         if fn is not None:
+            self.ready_at = time.perf_counter()
             self._arrived.set()
 
     def _bind(self, program, source, key):
@@ -117,6 +121,7 @@ class Kernel:
     def _swap(self, fn):
         """Start using the compiled function (the compile thread calls this once)."""
         self._fn = fn
+        self.ready_at = time.perf_counter()
         self._arrived.set()
 
     def _fail(self, exc):

@@ -39,10 +39,13 @@ class CompileWorkerWarning(RuntimeWarning):
 def enabled():
     """Is tiered execution on? Yes, unless $SYMDIFF_TIERED is 0, false, no or off.
 
-    >>> import os; os.environ["SYMDIFF_TIERED"] = "0"; enabled()
-    False
-    >>> os.environ["SYMDIFF_TIERED"] = "1"; enabled()
+    >>> import os
+    >>> before = os.environ.pop("SYMDIFF_TIERED", None)
+    >>> enabled()
     True
+    >>> os.environ["SYMDIFF_TIERED"] = "off"; enabled()
+    False
+    >>> if before is not None: os.environ["SYMDIFF_TIERED"] = before
     """
     return os.environ.get("SYMDIFF_TIERED", "1").strip().lower() not in ("0", "false", "no",
                                                                           "off")

@@ -30,7 +30,7 @@ class Trainer:
             updates, opt_state, self.hyper = optimizer_updates(
                 optimizer, model.params, grads, lr, momentum=momentum or 0.9, **hyper)
             state = {**self.params, **opt_state}
-        t0 = time.perf_counter()
+        t0 = self.compile_started = time.perf_counter()
         extra = [model.outputs[k] for k in outputs]
         self.step = sd.compile(model.inputs, [model.loss] + extra, updates=updates, state=state,
                                backend=backend)
@@ -38,7 +38,16 @@ class Trainer:
         # prediction kernels compile on first use: an estimator rarely calls all of them
         self.predictors = {}
         self._outputs = {k: o for k, o in model.outputs.items() if k not in outputs}
+        # until compile() returned: with the tiered compile (the default) the Numba kernel
+        # keeps compiling in the background while the first steps run on NumPy
         self.compile_seconds = time.perf_counter() - t0
+
+    @property
+    def kernel_ready_seconds(self):
+        """Seconds from the start of the step's compile until its Numba kernel came into use
+        (None while it has not, or on the NumPy backend)."""
+        at = getattr(self.step, "ready_at", None)
+        return None if at is None else at - self.compile_started
 
     def _momentum_updates(self, grads, lr, momentum):
         """SGD theta <- theta - lr g; with momentum v <- mu v - lr g, theta <- theta + v."""

@@ -102,7 +102,7 @@ def test_float32_stays_float32_end_to_end():
 def test_source_stats_and_debug_print(mlp, cache_dir):
     f, _, args, _ = mlp
     assert "@numba.njit(cache=True, nogil=True, error_model='numpy'" in f.source
-    assert "np.dot(" in f.source
+    assert "gemm_mm(" in f.source                       # the shared BLAS helper
     path = os.path.join(cache_dir, f.key, "kernel.py")
     assert open(path).read() == f.source                 # the source is a real file
     f(*args)
@@ -118,6 +118,19 @@ def test_source_stats_and_debug_print(mlp, cache_dir):
                          env={**os.environ, "SYMDIFF_DEBUG": "1"})
     assert out.returncode == 0, out.stderr
     assert "def kernel(" in out.stderr and "exp_f64" in out.stderr
+
+
+def test_every_module_a_kernel_calls_is_in_the_cache_key():
+    """A kernel imports its functions from jit.py, which wraps those of the codegen modules
+    it imports: an edit of any of them must change the key (Numba's own cache would not see
+    it). Read from jit.py's imports, so a new helper module cannot be forgotten."""
+    import ast
+
+    from symdiff.codegen import cache_key, jit
+    tree = ast.parse(open(jit.__file__).read())
+    called = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+              and n.module == "symdiff.codegen" for a in n.names} - {"cache_key"}
+    assert called and {f"{m}.py" for m in called} | {"jit.py"} <= set(cache_key.KERNEL_LIBRARY)
 
 
 def test_compiling_the_same_graph_twice_reuses_the_kernel(mlp):
@@ -180,7 +193,6 @@ def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
     warm = _child(str(tmp_path))
     assert cold["stats"]["compiled"] == 1 and cold["stats"]["loaded"] == 0
     assert warm["stats"]["loaded"] == 1 and warm["stats"]["compiled"] == 0
-    assert warm["seconds"] < cold["seconds"]
 
 
 def test_a_corrupted_cache_entry_is_rebuilt(tmp_path):

@@ -51,6 +51,23 @@ def test_demo_trains_and_writes_the_curves(tmp_path, capsys):
     assert path.stat().st_size > 10_000 and "curves written to" in out
 
 
+def test_the_demo_says_which_tier_ran_the_steps(monkeypatch):
+    """Tiered (the default), the steps run on NumPy until the Numba kernel is in use; the
+    demo's summary says when that was, or that it never was."""
+    from symdiff.models import Trainer, networks
+    from symdiff.models.cli import _tier_report
+    monkeypatch.setenv("SYMDIFF_TIERED", "1")
+    trainer = Trainer(networks.xor_network(), lr=0.1)
+    before = _tier_report(trainer)
+    assert trainer.step.wait(300)
+    after = _tier_report(trainer)
+    assert trainer.kernel_ready_seconds > trainer.compile_seconds
+    assert re.fullmatch(r"the Numba step kernel was in use \d+\.\d\d s after .*", after)
+    assert before == after or before.startswith("training ended before the Numba step kernel")
+    numpy_trainer = Trainer(networks.xor_network(), lr=0.1, backend="numpy")
+    assert _tier_report(numpy_trainer) == "the steps ran on the NumPy backend"
+
+
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_show_prints_every_zoo_model_in_every_format(name, capsys):
     """text, latex and dot, loss and gradient, for each model of the zoo (the help lists
