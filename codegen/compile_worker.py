@@ -3,8 +3,9 @@
 ``python -m symdiff.codegen.compile_worker <parent pid>`` reads requests from stdin and
 writes one reply per request to stdout, each a length-prefixed pickle (``send``/``receive``):
 
-- request ``{"source", "arg_types", "name", "cache_dir"}``: ``jit.load`` compiles the source
-  (or finds it in the cache) into ``cache_dir``, so that the parent then loads it from there
+- request ``{"source", "arg_types", "name", "cache_dir", "needs"}``: ``jit.load`` compiles
+  the source (or finds it in the cache) into ``cache_dir``, after loading the ``needs``
+  [(source, arg_types, name)] the source imports (an epoch driver's step kernel), so that the parent then loads it from there
   in ~30 ms; reply ``("ok", key)`` or ``("error", pickled exception or None, text)``;
 - request ``"bye"``: the parent is exiting normally. The worker finishes the compile it is
   running (so the next run of the program loads that kernel from the cache), at most
@@ -91,6 +92,9 @@ def _compile(request):
     os.environ["SYMDIFF_CACHE_DIR"] = str(request["cache_dir"])
     from symdiff.codegen import jit
     try:
+        # modules the source imports (an epoch driver imports its step kernel), loaded first
+        for source, arg_types, name in request.get("needs", ()):
+            jit.load(source, arg_types, name)
         _, key = jit.load(request["source"], request["arg_types"], request["name"])
         return ("ok", key)
     except Exception as exc:                    # noqa: BLE001 - sent to the parent

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from symdiff.errors import ArgumentError
-from symdiff.function import check_epoch, check_index_rows, epoch_order
+from symdiff.function import check_epoch, check_index_rows, epoch_order, run_epoch
 
 from .epoch import render_epoch
 from .kernel import kernel_array, kernel_ready
@@ -25,12 +25,19 @@ class EpochRunner:
         self.kernel = kernel
         self.compile_seconds = 0.0          # loading (or compiling) the driver
         self._driver = None
+        self._requested = self._fell_back = False     # the background compile (tiered)
+        self.wanted = False                 # the NumPy tier ran epochs: queue the driver early
         self._loading = threading.Lock()
         self._local = threading.local()     # .prep: {data key: (buffers, direct)}
 
     def __call__(self, data, batch_size, order):
         """Run one epoch (see ``Kernel.epoch``); the record of scalar outputs per step."""
         kernel = self.kernel
+        driver = self.driver()
+        if driver is None:          # tiered: the driver is on its way; the step from Python
+            fn = kernel._fn
+            return run_epoch(kernel.spec, data, batch_size, order,
+                             lambda args: kernel._run_slow(fn, args, None))
         cache = self._local.__dict__.setdefault("prep", {})
         arrays, n, prep = _prepare(kernel, cache, data, batch_size, order)
         rows = None if order is None else _order(order, n)
@@ -41,7 +48,7 @@ class EpochRunner:
         full, last, outs, arenas, offs_full, offs_last = prep
         b = full[0].shape[0]
         record = np.zeros(((order.size + b - 1) // b, _n_scalars(kernel)))
-        status = self.driver()(order, record, *arrays, *full, *last, *kernel._state,
+        status = driver(order, record, *arrays, *full, *last, *kernel._state,
                                *kernel._consts, *outs, *arenas, offs_full, offs_last)
         if status == 1:
             raise ArgumentError("epoch: an index in the data (e.g. a class label, or an index "
@@ -55,8 +62,11 @@ class EpochRunner:
         return record
 
     def driver(self):
-        """The jitted driver (one thread renders and loads it; the others wait for it)."""
+        """The jitted driver (one thread renders and loads it; the others wait for it), or
+        None while a tiered kernel's driver compiles in the background."""
         drv = self._driver
+        if drv is None and self._in_background():
+            return None
         if drv is None:
             with self._loading:
                 if self._driver is None:
@@ -66,9 +76,39 @@ class EpochRunner:
                 drv = self._driver
         return drv
 
+    def _in_background(self):
+        """A tiered kernel's driver compiles like the kernel, in the compile worker (queued
+        at the first epoch): True while it is on its way. After a failed background compile
+        the driver compiles in process (which raises the error to the caller)."""
+        if self.kernel._tier is None or self._fell_back:
+            return False
+        with self._loading:
+            if self._driver is not None:
+                return False
+            if not self._requested:
+                self._requested = True
+                from .tiered import build_driver
+                build_driver(self.kernel, self)
+        return True
+
+    def arrive(self, fn):
+        """The background compile's driver (None: it failed)."""
+        with self._loading:
+            if fn is None:
+                self._fell_back = True
+            elif self._driver is None:
+                self._driver = fn
+
 
 def _load_driver(kernel):
     from . import jit
+    source, types = driver_source(kernel)
+    return jit.load(source, types, name="epoch")[0]
+
+
+def driver_source(kernel):
+    """(source, argument types) of ``kernel``'s epoch driver (its step is imported from the
+    module the kernel was loaded as)."""
     source = render_epoch(kernel, f"symdiff_kernel_{kernel.key}")
     n = len(kernel.spec.inputs)
     types = ([("int64", 1), ("float64", 2)] + [(b.dtype, len(b.shape)) for b in
@@ -77,7 +117,7 @@ def _load_driver(kernel):
              [(b.dtype, len(b.shape)) for _, b in kernel.program.consts] +
              [(b.dtype, len(b.shape)) for b in kernel.program.outputs] +
              [(dt, 1) for dt in kernel.arena_dtypes] + [("int64", 1), ("int64", 1)])
-    return jit.load(source, types, name="epoch")[0]
+    return source, types
 
 
 def _order(order, n):

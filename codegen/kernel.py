@@ -200,6 +200,10 @@ class Kernel:
                 lock.release()
 
     def _slow_call(self, fn, args, out):
+        return self._wrap(self._run_slow(fn, args, out))
+
+    def _run_slow(self, fn, args, out):
+        """The flat outputs of one call of ``fn`` that converts what it can (no lock)."""
         spec = self.spec
         arrays, sizes = spec.signature.bind(list(args) + self._state)
         # update targets are checked to be usable as they are (read-only: ArgumentError)
@@ -214,7 +218,7 @@ class Kernel:
             raise index_error(spec, arrays)
         if status:
             raise RuntimeError(f"symdiff kernel {self.key}: unexpected status {status}")
-        return self._wrap(outs)
+        return outs
 
     def _wrap(self, outs):
         return outs[0] if self._single else list(outs) if self._flat else \
@@ -265,13 +269,15 @@ class Kernel:
         The inputs must all be batched (the parameters are in ``state``) and share their
         leading dim. Before a tiered kernel is ready, the epoch runs on the NumPy tier
         (``Function.epoch``: the same checks and result). The driver compiles once per kernel
-        (and is cached on disk). Epochs may
+        (and is cached on disk); a tiered kernel's compiles in the background, and until it
+        arrives the epochs call the compiled step from a Python loop. Epochs may
         run from several threads (each has its own batch buffers); with ``updates`` they run
         one at a time, as calls do.
         """
         if self._fn is None:
             if self._error is not None:
                 raise self._error
+            self._epochs.wanted = True
             try:
                 return self._tier.epoch(*data, batch_size=batch_size, order=order)
             finally:

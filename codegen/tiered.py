@@ -16,12 +16,17 @@ Meanwhile one daemon thread per process takes the compile jobs in order:
 3. load the kernel from the disk cache (~30 ms) and swap it in: the next call runs Numba.
    A call in flight finishes on the tier it started on (it read ``Kernel._fn`` once).
 
+A kernel's epoch driver (``Kernel.epoch``) is a job of its own, queued at the first epoch
+after the swap (or at the swap, when epochs ran on the NumPy tier): until it is loaded, the
+epochs call the compiled step from a Python loop.
+
 If the worker dies (killed, crashed), the job compiles in this process with a
 ``CompileWorkerWarning`` and the next job starts a new worker. A compile error in the worker
 is raised by the next call or ``wait()``, as the same exception an in-process compile raises.
 ``SYMDIFF_TIERED=0`` or ``sd.compile(..., wait=True)`` compile synchronously instead.
 """
 import atexit
+import functools
 import os
 import pickle
 import queue
@@ -87,7 +92,8 @@ def _render(kernel, render, ident):
     except BaseException as exc:               # noqa: BLE001 - raised by the next call
         kernel._fail(exc)
         return
-    _compiler().put((kernel, source, arg_types, ident))
+    kernel._arg_types = arg_types            # the epoch driver's job needs them
+    _compiler().put(functools.partial(_kernel_job, kernel, source, arg_types, ident))
 
 
 # ---- the compile thread (one per process) ---------------------------------------------------
@@ -108,22 +114,49 @@ def _compiler():
 
 def _run(jobs):
     while True:
-        kernel, source, arg_types, ident = jobs.get()
-        try:
-            fn = _build(source, arg_types)
-        except BaseException as exc:           # noqa: BLE001 - raised by the next call
-            kernel._fail(exc)
-            continue
-        from . import remember
-        remember(ident, kernel.program, fn, source, kernel.key)
-        kernel._swap(fn)
+        jobs.get()()
 
 
-def _build(source, arg_types):
+def _kernel_job(kernel, source, arg_types, ident):
+    try:
+        fn = _build(source, arg_types)
+    except BaseException as exc:           # noqa: BLE001 - raised by the next call
+        kernel._fail(exc)
+        return
+    from . import remember
+    remember(ident, kernel.program, fn, source, kernel.key)
+    kernel._swap(fn)
+    if kernel._epochs.wanted:                 # epochs ran on the NumPy tier: more will come
+        kernel._epochs.driver()               # queues the driver's job (returns None)
+
+
+def build_driver(kernel, runner):
+    """Queue the compile of ``kernel``'s epoch driver (after the kernel's own job): the
+    worker compiles it, this process loads it and hands it to ``runner.arrive``, or
+    ``runner.arrive(None)`` if that failed (the runner then compiles it in process, which
+    raises the error where the user sees it)."""
+    _compiler().put(functools.partial(_driver_job, kernel, runner))
+
+
+def _driver_job(kernel, runner):
+    from .epoch_call import driver_source
+    try:
+        source, arg_types = driver_source(kernel)
+        fn = _build(source, arg_types, name="epoch",
+                    needs=[(kernel.source, kernel._arg_types, "kernel")])
+    except Exception:                      # noqa: BLE001 - the runner compiles it again
+        fn = None
+    runner.arrive(fn)
+
+
+def _build(source, arg_types, name="kernel", needs=()):
     """The loaded dispatcher: compiled by the worker into the disk cache, then loaded."""
-    from .cache_key import cache_dir
-    request = {"source": source, "arg_types": arg_types, "name": "kernel",
-               "cache_dir": str(cache_dir())}
+    from .cache_key import cache_dir, kernel_key
+    if any((cache_dir() / kernel_key(source) / "__pycache__").glob("*.nbi")):
+        from . import jit                  # in the disk cache: a load here, no worker needed
+        return jit.load(source, arg_types, name)[0]
+    request = {"source": source, "arg_types": arg_types, "name": name,
+               "cache_dir": str(cache_dir()), "needs": list(needs)}
     worker = _worker()
     sent = worker is not None and worker.send(request)
     # import numba (~0.4 s the first time) while the worker compiles: the first call has
@@ -134,7 +167,7 @@ def _build(source, arg_types):
         raise pickle.loads(reply[1])
     # ok: a load from the disk cache; no reply (the worker died) or an error the worker could
     # not send: compile here, which raises that error again
-    return jit.load(source, arg_types)[0]
+    return jit.load(source, arg_types, name)[0]
 
 
 def _worker():

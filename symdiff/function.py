@@ -384,28 +384,7 @@ class Function:
             return self._epoch(data, batch_size, order)
 
     def _epoch(self, data, batch_size, order):
-        spec = self.spec
-        check_epoch(spec, data, batch_size)
-        arrays, _ = spec.signature.bind(list(data) + [spec.state[v] for v in spec.state_vars])
-        arrays = arrays[:len(data)]
-        n = arrays[0].shape[0]
-        rows = None if order is None else epoch_order(order, n)
-        check_index_rows(spec, arrays, rows)       # a bad label fails before any update
-        order = np.arange(n) if rows is None else rows
-        scalars = [k for k, v in enumerate(spec.outputs) if v.ndim == 0]
-        if order.size == 0:
-            return np.zeros((0, len(scalars)))
-        b = max(1, min(batch_size, order.size))
-        record = np.zeros(((order.size + b - 1) // b, len(scalars)))
-        for s in range(record.shape[0]):
-            rows = order[s * b:(s + 1) * b]
-            if rows.size < b and _batched_outputs(spec):
-                raise ArgumentError("epoch: an output's shape depends on the batch size "
-                                    "(outputs must be scalars or parameter-shaped, e.g. the "
-                                    "loss)")
-            outputs = self._call([a[rows] for a in arrays], None)
-            record[s] = [outputs[k] for k in scalars]
-        return record
+        return run_epoch(self.spec, data, batch_size, order, lambda args: self._call(args, None))
 
     def _call(self, args, out):
         """The flat outputs of one call (updates applied)."""
@@ -429,6 +408,33 @@ class Function:
         for target, new in zip(targets, news):
             np.copyto(target, new)
         return outputs
+
+
+def run_epoch(spec, data, batch_size, order, step):
+    """One epoch as a Python loop: ``step(batch arrays)`` returns the flat outputs of one
+    call (updates applied). The NumPy backend's ``epoch``, and a tiered Numba kernel's until
+    its compiled epoch driver arrives; the checks and the record of ``Kernel.epoch``."""
+    check_epoch(spec, data, batch_size)
+    arrays, _ = spec.signature.bind(list(data) + [spec.state[v] for v in spec.state_vars])
+    arrays = arrays[:len(data)]
+    n = arrays[0].shape[0]
+    rows = None if order is None else epoch_order(order, n)
+    check_index_rows(spec, arrays, rows)       # a bad label fails before any update
+    order = np.arange(n) if rows is None else rows
+    scalars = [k for k, v in enumerate(spec.outputs) if v.ndim == 0]
+    if order.size == 0:
+        return np.zeros((0, len(scalars)))
+    b = max(1, min(batch_size, order.size))
+    record = np.zeros(((order.size + b - 1) // b, len(scalars)))
+    for s in range(record.shape[0]):
+        rows = order[s * b:(s + 1) * b]
+        if rows.size < b and _batched_outputs(spec):
+            raise ArgumentError("epoch: an output's shape depends on the batch size "
+                                "(outputs must be scalars or parameter-shaped, e.g. the "
+                                "loss)")
+        outputs = step([a[rows] for a in arrays])
+        record[s] = [outputs[k] for k in scalars]
+    return record
 
 
 def check_epoch(spec, data, batch_size):

@@ -32,9 +32,9 @@ def gate(monkeypatch):
     """Hold every compile job until the test sets the returned event."""
     event, build = threading.Event(), tiered._build
 
-    def held(*args):
+    def held(*args, **keywords):
         event.wait()
-        return build(*args)
+        return build(*args, **keywords)
     monkeypatch.setattr(tiered, "_build", held)
     yield event
     event.set()
@@ -129,12 +129,12 @@ def test_calls_from_many_threads_during_the_swap_are_correct(gate):
     assert (False, False) in tiers and (True, True) in tiers     # both tiers ran
 
 
-def _sgd(scale, wait, m=None):
+def _sgd(scale, wait, m=None, backend="numba"):
     m = m or ZOO["mlp"]()
     loss = m.loss * scale
     state = {p: np.array(m.init[p], dtype=p.dtype) for p in m.params}
     grads = sd.grad(loss, m.params)
-    f = sd.compile(m.inputs, loss, state=state, wait=wait,
+    f = sd.compile(m.inputs, loss, state=state, wait=wait, backend=backend,
                    updates={p: p - 0.1 * d for p, d in zip(m.params, grads)})
     return m, f, state
 
@@ -153,6 +153,63 @@ def test_updates_across_the_swap_give_the_synchronous_sequence(gate):
     np.testing.assert_allclose(got, want, rtol=1e-12)
     for p in m.params:
         np.testing.assert_allclose(state[p], sync_state[p], rtol=1e-12, atol=1e-15)
+
+
+def test_epochs_on_every_tier_give_the_synchronous_sequence(monkeypatch, gate):
+    """Epochs on the NumPy tier, then the compiled step from a Python loop (the driver held
+    back), then the compiled driver: the records and parameters of the NumPy backend's
+    epochs (a synchronous kernel's would be reused by the tiered compile, driver included)."""
+    m, sync, sync_state = _sgd(1.25, wait=True, backend="numpy")
+    _, f, state = _sgd(1.25, wait=False, m=m)
+    data, rng = _values(m, rows=22, seed=5)[:2], np.random.default_rng(2)
+    orders = [rng.permutation(22) for _ in range(4)]
+    want = [sync.epoch(*data, batch_size=4, order=o) for o in orders]
+    driver_gate, build = threading.Event(), tiered._build
+
+    def held_driver(*args, name="kernel", **keywords):
+        if name == "epoch":
+            driver_gate.wait()
+        return build(*args, name=name, **keywords)
+    monkeypatch.setattr(tiered, "_build", held_driver)
+    got = [f.epoch(*data, batch_size=4, order=orders[0])]      # the NumPy tier
+    gate.set()
+    assert f.wait(timeout=300)
+    got.append(f.epoch(*data, batch_size=4, order=orders[1]))  # the step from Python
+    assert f._epochs._driver is None
+    driver_gate.set()
+    deadline = time.monotonic() + 300
+    while f._epochs._driver is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f._epochs._driver is not None and not f._epochs._fell_back
+    got += [f.epoch(*data, batch_size=4, order=o) for o in orders[2:]]  # the driver
+    for a, b in zip(got, want):
+        assert a.shape == b.shape == (6, 1)
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    for p in m.params:
+        np.testing.assert_allclose(state[p], sync_state[p], rtol=1e-12, atol=1e-15)
+
+
+def test_a_failed_background_driver_compiles_in_process(monkeypatch, gate):
+    """The worker's driver compile fails (here: it raises): the next epoch compiles the
+    driver in this process, as a synchronous kernel does."""
+    build = tiered._build
+
+    def failing(*args, name="kernel", **keywords):
+        if name == "epoch":
+            raise OSError("the worker could not compile the driver")
+        return build(*args, name=name, **keywords)
+    monkeypatch.setattr(tiered, "_build", failing)
+    m, f, state = _sgd(1.375, wait=False)
+    gate.set()
+    assert f.wait(timeout=300)
+    data = _values(m, rows=8)[:2]
+    f.epoch(*data, batch_size=4)                 # queues the driver job, runs the loop
+    deadline = time.monotonic() + 300
+    while not f._epochs._fell_back and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f._epochs._fell_back and f._epochs._driver is None
+    f.epoch(*data, batch_size=4)
+    assert f._epochs._driver is not None and f.epoch_compile_seconds > 0
 
 
 def test_updates_from_many_threads_across_the_swap_are_neither_lost_nor_doubled(gate):

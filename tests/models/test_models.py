@@ -119,7 +119,8 @@ COMBOS = [(a, "softmax") for a in ACTIVATIONS] + [
     (a, o) for o in ("sigmoid", "linear", "gaussian", "mdn") for a in ("tanh", "prelu", "rbf")]
 
 
-@pytest.mark.parametrize("activation,output", COMBOS, ids=str)
+@pytest.mark.parametrize("activation,output", COMBOS,
+                         ids=lambda v: v if isinstance(v, str) else "swish_fn")
 def test_model_gradients_match_finite_differences(activation, output):
     model = networks.mlp(3, [4, 3], 2, activation, output, l2=0.01, dtype="float64", seed=1)
     rng = np.random.default_rng(2)
