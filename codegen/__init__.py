@@ -15,8 +15,12 @@ _CACHED = 64
 def compile_spec(spec, math="fast", parallel=False, fastmath=True, wait=True):
     """Compile a ``symdiff.function.Spec`` to a Kernel (see ``symdiff.compile``). With
     ``wait=False`` the Kernel is returned before Numba has compiled it: it runs the NumPy tier
-    until the compiled kernel swaps in (``symdiff.codegen.tiered``)."""
+    until the compiled kernel swaps in (``symdiff.codegen.tiered``); ``wait=None``: tiered
+    unless $SYMDIFF_TIERED turns it off (``tiered.enabled``)."""
     from .kernel import Kernel
+    from .tiered import enabled
+
+    wait = not enabled() if wait is None else bool(wait)
 
     if math not in ("fast", "libm"):
         raise ValueError(f"compile: math must be 'fast' or 'libm', got {math!r}")

@@ -3,9 +3,9 @@ predictions and full-batch training, with Dask as the scheduler and transport.
 
 Needs the ``dask`` extra (``pip install -e ".[dask]"``: dask[array, distributed]). Kernels
 travel to workers pickled (as their compile recipe) and compile once per worker process
-(from the disk cache when it holds them). Parameters are sent once per evaluation: scattered
-to every worker when a ``dask.distributed`` client is active, otherwise passed to the local
-scheduler.
+(from the disk cache when it holds them). Parameters are sent once per evaluation: as one
+literal task each when a ``dask.distributed`` client is active (each worker fetches them
+once), otherwise passed to the local scheduler.
 
 The loss given to ``value_and_grad_over`` must add up over rows (a sum, not a mean): the
 value on the whole data is then the sum of the chunks' values, whatever the chunk sizes, and
@@ -146,13 +146,16 @@ def _compute(total, scheduler, retries):
 
 
 def _send(values):
-    """Parameter values as task arguments: scattered once to every worker with a client."""
-    client = _client()
-    if client is None:
+    """Parameter values as task arguments. With a client: one graph key per value, holding it
+    as a literal (under a fresh name, so nothing hashes the array); a worker that needs it
+    fetches it once. Not ``client.scatter(broadcast=True)``: a worker that dies during a
+    broadcast leaves the scheduler retrying the dead worker forever (dask/distributed#5704,
+    seen here as a hang), and scattered data lost with a worker cannot be recomputed, while a
+    literal key can (``retries=``)."""
+    if _client() is None:
         return list(values)
-    # hash=False: fresh keys per call. With content hashing, a step that scatters the same
-    # values as the last one reuses keys whose release is still in flight ("lost dependencies")
-    return client.scatter(list(values), broadcast=True, hash=False)
+    import uuid
+    return [delayed(v, name=f"symdiff-value-{uuid.uuid4().hex}") for v in values]
 
 
 def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=None,

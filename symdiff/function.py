@@ -504,8 +504,6 @@ def compile(inputs, outputs, backend="numba", updates=None, state=None, wait=Non
         return Function(spec)
     if backend == "numba":
         from symdiff.codegen import compile_spec
-        from symdiff.codegen.tiered import enabled
-        wait = not enabled() if wait is None else bool(wait)
         return compile_spec(spec, wait=wait, **options)
     raise ValueError(f"compile: backend must be 'numba' or 'numpy', got {backend!r}")
 
