@@ -303,6 +303,9 @@ STABILIZE = RuleSet("stabilize", [
     R("log(1 + x) -> log1p(x)", P(Op.LOG, 1 + X), lambda n, x: F.log1p(x)),
     R("exp(x) - 1 -> expm1(x)", P(Op.EXP, X) - 1, lambda n, x: F.expm1(x)),
     R("1 / (1 + exp(-x)) -> sigmoid(x)", 1 / (1 + P(Op.EXP, -X)), lambda n, x: F.sigmoid(x)),
+    # any other exponent, e.g. exp(-2 s) (a product with a constant, not a negation): the
+    # written form's derivative exp(x) / (1 + exp(x))^2 is inf / inf = NaN at x = 900
+    R("1 / (1 + exp(x)) -> sigmoid(-x)", 1 / (1 + P(Op.EXP, X)), lambda n, x: F.sigmoid(-x)),
 ])
 
 # Fused forms recognized before anything inside them is rewritten (their inner logs would

@@ -87,6 +87,7 @@ EXAMPLES = {
     "log(1 + x) -> log1p(x)": sd.log(1 + p),
     "exp(x) - 1 -> expm1(x)": sd.exp(z) - 1,
     "1 / (1 + exp(-x)) -> sigmoid(x)": 1 / (1 + sd.exp(-z)),
+    "1 / (1 + exp(x)) -> sigmoid(-x)": 1 / (1 + sd.exp(2 * z)),
 }
 # exact references for the stabilizing rules at large magnitudes
 STABLE_REFERENCE = {
@@ -96,6 +97,7 @@ STABLE_REFERENCE = {
     "log(1 + exp(x)) -> softplus(x)": lambda v: np.logaddexp(0, v),
     "log1p(exp(x)) -> softplus(x)": lambda v: np.logaddexp(0, v),
     "1 / (1 + exp(-x)) -> sigmoid(x)": lambda v: special.expit(v),
+    "1 / (1 + exp(x)) -> sigmoid(-x)": lambda v: special.expit(-2 * v),
 }
 ALL_RULES = [r.name for rs in (FOLD, ALGEBRA, CANONICAL, STABILIZE) for r in rs]
 
