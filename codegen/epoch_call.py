@@ -49,7 +49,7 @@ class EpochRunner:
         b = full[0].shape[0]
         record = np.zeros(((order.size + b - 1) // b, _n_scalars(kernel)))
         status = driver(order, record, *arrays, *full, *last, *kernel._state,
-                               *kernel._consts, *outs, *arenas, offs_full, offs_last)
+                        *kernel._consts, *outs, *arenas, offs_full, offs_last)
         if status == 1:
             raise ArgumentError("epoch: an index in the data (e.g. a class label, or an index "
                                 "given to take/scatter_add) is out of range; found mid-epoch, "
