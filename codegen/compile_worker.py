@@ -5,8 +5,8 @@ writes one reply per request to stdout, each a length-prefixed pickle (``send``/
 
 - request ``{"source", "arg_types", "name", "cache_dir", "needs"}``: ``jit.load`` compiles
   the source (or finds it in the cache) into ``cache_dir``, after loading the ``needs``
-  [(source, arg_types, name)] the source imports (an epoch driver's step kernel), so that the parent then loads it from there
-  in ~30 ms; reply ``("ok", key)`` or ``("error", pickled exception or None, text)``;
+  [(source, arg_types, name)] the source imports (an epoch driver's step kernel), so that
+  the parent then loads it from there in ~30 ms; reply ``("ok", key)`` or ``("error", pickled exception or None, text)``;
 - request ``"bye"``: the parent is exiting normally. The worker finishes the compile it is
   running (so the next run of the program loads that kernel from the cache), at most
   ``GRACE`` seconds, and exits.

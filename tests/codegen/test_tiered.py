@@ -155,7 +155,14 @@ def test_updates_across_the_swap_give_the_synchronous_sequence(gate):
         np.testing.assert_allclose(state[p], sync_state[p], rtol=1e-12, atol=1e-15)
 
 
-def test_epochs_on_every_tier_give_the_synchronous_sequence(monkeypatch, gate):
+def _until(condition, seconds=300):
+    """Poll ``condition`` (a background job's effect) until it holds or time runs out."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_epochs_on_every_tier_give_the_numpy_backends_sequence(monkeypatch, gate):
     """Epochs on the NumPy tier, then the compiled step from a Python loop (the driver held
     back), then the compiled driver: the records and parameters of the NumPy backend's
     epochs (a synchronous kernel's would be reused by the tiered compile, driver included)."""
@@ -177,9 +184,7 @@ def test_epochs_on_every_tier_give_the_synchronous_sequence(monkeypatch, gate):
     got.append(f.epoch(*data, batch_size=4, order=orders[1]))  # the step from Python
     assert f._epochs._driver is None
     driver_gate.set()
-    deadline = time.monotonic() + 300
-    while f._epochs._driver is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _until(lambda: f._epochs._driver is not None)
     assert f._epochs._driver is not None and not f._epochs._fell_back
     got += [f.epoch(*data, batch_size=4, order=o) for o in orders[2:]]  # the driver
     for a, b in zip(got, want):
@@ -204,9 +209,7 @@ def test_a_failed_background_driver_compiles_in_process(monkeypatch, gate):
     assert f.wait(timeout=300)
     data = _values(m, rows=8)[:2]
     f.epoch(*data, batch_size=4)                 # queues the driver job, runs the loop
-    deadline = time.monotonic() + 300
-    while not f._epochs._fell_back and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _until(lambda: f._epochs._fell_back)
     assert f._epochs._fell_back and f._epochs._driver is None
     f.epoch(*data, batch_size=4)
     assert f._epochs._driver is not None and f.epoch_compile_seconds > 0
