@@ -6,9 +6,11 @@ installed distributions' metadata, which is what ``numba.__version__`` reports.
 """
 import functools
 import hashlib
+import io
 import os
 import pathlib
 import sys
+import tokenize
 
 
 @functools.cache
@@ -38,16 +40,38 @@ def mathlib_digest():
 
 
 def kernel_key(source):
-    """Cache key: the source (it encodes graph, options and flags) and every version that
-    changes what the source compiles to.
+    """Cache key: the source's code (it encodes graph, options and flags; not its comments,
+    which name the vars) and every version that changes what the source compiles to.
 
+    Graphs that differ only in the names of their vars and dims, or in the values of their
+    constant arrays (kernel arguments), render the same code and share one compiled kernel.
+
+    >>> kernel_key("def kernel(x):  # x = weights") == kernel_key("def kernel(x):  # x = w")
+    True
     >>> len(kernel_key("def kernel(): return 0"))
     24
     """
-    h = hashlib.sha256(source.encode())
+    h = hashlib.sha256(code_of(source).encode())
     for part in _versions():
         h.update(part.encode())
     return h.hexdigest()[:24]
+
+
+def code_of(source):
+    """``source`` without its comments and blank lines: what Numba compiles of it.
+
+    >>> code_of("def f(a0):  # a0 = x\n    # a note\n\n    return a0 + 1  # add\n")
+    'def f(a0):\n    return a0 + 1'
+    """
+    lines = source.splitlines()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                row, col = tok.start
+                lines[row - 1] = lines[row - 1][:col].rstrip()
+    except (tokenize.TokenError, SyntaxError):   # not Python: all of it is code
+        return source
+    return "\n".join(line for line in lines if line.strip())
 
 
 def cache_dir():

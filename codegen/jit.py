@@ -278,6 +278,7 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
+import tokenize as _tokenize  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as _np  # noqa: E402
@@ -384,17 +385,28 @@ def _prepare(folder, source):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     pycache.mkdir(exist_ok=True)
     tempfile.TemporaryFile(dir=pycache).close()    # Numba's own test that it can save there
-    if not (path.is_file() and path.read_bytes() == source.encode()):
+    if not _holds(path, source):
         tmp = folder / f"kernel.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(source)
         os.replace(tmp, path)                  # atomic: a concurrent reader sees old or new
+
+
+def _holds(path, source):
+    """Does the file ``path`` hold ``source``'s code? Its comments may name other vars: the
+    entry is shared by graphs that differ only in names, and rewriting the file would make
+    Numba's cache (which checks a hash of the file's bytes) recompile it."""
+    try:
+        return path.is_file() and _cache_key.code_of(path.read_text()) == \
+            _cache_key.code_of(source)
+    except (OSError, ValueError, SyntaxError, _tokenize.TokenError):   # garbage: rewrite it
+        return False
 
 
 def _copy_entry(src, folder, source):
     """Copy an unwritable cache's entry (if it holds this source) so it loads from the copy:
     kernel.py and Numba's files, without their permission bits."""
     try:
-        if folder.exists() or (src / "kernel.py").read_bytes() != source.encode():
+        if folder.exists() or not _holds(src / "kernel.py", source):
             return
         (folder / "__pycache__").mkdir(parents=True)
         for f in [src / "kernel.py", *(src / "__pycache__").iterdir()]:

@@ -224,8 +224,11 @@ class Lowering:
 
     def leaf_buffers(self):
         inputs = []
-        for v in self.spec.params:
-            b = Buffer(self._name("a_" + _ident(v.arg.name)), v.shape, v.dtype, "input")
+        # positional names (a0, a1, ...), not the vars' names: the kernel's code, and with it
+        # the cache key, is the same for graphs that differ only in names (the render lists
+        # the names in comments), and no var name can collide with a generated local
+        for k, v in enumerate(self.spec.params):
+            b = Buffer(self._name(f"a{k}"), v.shape, v.dtype, "input")
             self.buffers[v] = b
             inputs.append(b)
         consts = []
@@ -699,11 +702,6 @@ def _find_cycle(items, extra):
                 path.append(nxt)
                 stack.append((nxt, iter(deps(nxt))))
     return None
-
-
-def _ident(name):
-    out = "".join(ch if ch.isalnum() else "_" for ch in name)
-    return out if not out[0].isdigit() else "_" + out
 
 
 def _slot_key(b):

@@ -169,7 +169,21 @@ def _function(prog, name, math, parallel, fastmath, module):
             f"{', parallel=True' if ctx.prange else ''})",
             f"def {name}({', '.join(args)}):"]
     casts = [f"    {v} = np.{dt}({s})" for (s, dt), v in ctx.dim_casts.items()]
-    return head + pro.lines + casts + body.lines
+    return head + _legend(prog) + pro.lines + casts + body.lines
+
+
+def _legend(prog, width=96):
+    """Comments naming the vars behind the positional arguments (``# a0 = x [batch, 4]; a1
+    = ...``), wrapped at ``width``. Comments are not part of the cache key (``code_of``)."""
+    var = {id(b): n for n, b in prog.buffers.items() if b.kind == "input"}
+    items = [f"{b.name} = {node_tag(var[id(b)])}" for b in prog.inputs if id(b) in var]
+    lines = []
+    for item in items:
+        if lines and len(lines[-1]) + len(item) + 2 <= width:
+            lines[-1] += "; " + item
+        else:
+            lines.append("    # " + item)
+    return lines
 
 
 def arena_dtypes(prog):

@@ -43,14 +43,14 @@ def test_xor_kernel_is_half_its_former_size_with_one_path_per_matmul():
     body = _body(src)
     assert "np.dot(" not in body and "<= 4096" not in body and " else " not in body
     assert len(re.findall(r"\bgemm_m[mv]\(", body)) == 4        # one call per product
-    assert body.count("(sc1[i0] + a_b_v)") == 1 or body.count("+ a_b_v)") == 1  # shared
+    assert body.count("(sc1[i0] + a5_v)") == 1 or body.count("+ a5_v)") == 1   # b (a5)
     assert "# sigmoid [batch, 2]" in body and "# matmul [batch, 2]" in body
 
 
 def test_mlp_kernel_checks_each_label_once_per_row():
     f = sd.compile(*_mlp())
     body = _body(f.source)
-    assert len(re.findall(r"if a_y\[i0\] < 0 or a_y\[i0\] >= 10: return 1", body)) == 1
+    assert len(re.findall(r"if a1\[i0\] < 0 or a1\[i0\] >= 10: return 1", body)) == 1
     assert "np.dot(" not in body and "<= 4096" not in body
     assert f.source.count("\n") <= 80                # 133 lines when issue 13 was filed
 

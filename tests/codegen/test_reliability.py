@@ -134,7 +134,7 @@ def test_updates_copy_only_what_another_update_would_clobber():
     gw, gb = sd.grad(loss, [w, b])
     train = sd.compile([x], loss, updates={w: w - 0.1 * gw, b: b - 0.1 * gb},
                        state={w: np.ones((3, 2)), b: np.zeros(2)})
-    assert not _copies(train) and "a_w[i0, i1] = " in train.source       # straight in place
+    assert not _copies(train) and "a1[i0, i1] = " in train.source        # w (a1) straight in place
     for case, n in [("prev_and_w", 0), ("rotate_three", 1), ("swap", 1),
                     ("momentum_reading_each_other", 1), ("output_reads_old_and_new", 1)]:
         inputs, outputs, updates, _ = CASES[case]()
