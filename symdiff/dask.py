@@ -117,6 +117,58 @@ def _rows(arrays):
     return [list(blocks) for blocks in zip(*out)]
 
 
+def _placement(data):
+    """Groups of row-chunk indices, one per thread of the worker that holds the chunks of
+    ``data[0]`` in memory (each in chunk order), or None: no dask.distributed client, or the
+    first array is not persisted on the cluster with one chunk per row block.
+
+    One task per group instead of one per chunk: dask.distributed costs about 2 ms per task
+    here, so a step over 64 small chunks cost ~150 ms of scheduling. dask's scheduler runs
+    each group's task on the worker that holds most of its data, that is, where its chunks
+    are; nothing moves but the small arrays (labels) that live elsewhere."""
+    client, first = _client(), data[0]
+    if client is None or not isinstance(first, da.Array) or \
+            any(len(c) != 1 for c in first.chunks[1:]):
+        return None
+    futures = {f.key: f for f in client.futures_of(first)}
+    keys = [k if first.ndim == 1 else k[0] for k in first.__dask_keys__()]
+    if any(k not in futures for k in keys):    # chunks computed from persisted data (X.T,
+        return None                            # X.astype(...)) are not in memory: no groups
+    from distributed import wait
+    wait([futures[k] for k in keys])
+    who, threads = client.who_has([futures[k] for k in keys]), client.nthreads()
+    by_worker = {}
+    for i, key in enumerate(keys):
+        by_worker.setdefault(who[key][0] if who.get(key) else "", []).append(i)
+    return [chunks[t::threads.get(w, 1)] for w, chunks in sorted(by_worker.items())
+            for t in range(min(threads.get(w, 1), len(chunks)))]
+
+
+def _group_sum(kernel, cuts, m, *args):
+    """The sum, in chunk order, of ``kernel`` on each chunk of a group: ``args`` are the m
+    values (parameters) and then each chunk's blocks; ``cuts[i]`` = (lo, hi) takes rows
+    lo:hi of chunk i (None: all rows)."""
+    values, blocks = args[:m], args[m:]
+    n = len(blocks) // len(cuts)
+    total = None
+    for i, cut in enumerate(cuts):
+        chunk = blocks[i * n:(i + 1) * n]
+        out = kernel(*(chunk if cut is None else [a[cut[0]:cut[1]] for a in chunk]), *values)
+        total = out if total is None else [t + o for t, o in zip(total, out)]
+    return total
+
+
+def _parts(kernel, blocks, values, groups, cuts=None):
+    """Delayed kernel results to add up: one per group of chunks (``_placement``), or one per
+    chunk when there are no groups. ``cuts``: rows (lo, hi) of every chunk (None: all)."""
+    cuts = cuts or [None] * len(blocks)
+    groups = groups or [[i] for i in range(len(blocks))]
+    groups = [[i for i in g if cuts[i] is None or cuts[i][1] > cuts[i][0]] for g in groups]
+    return [delayed(_group_sum, pure=True)(kernel, [cuts[i] for i in g], len(values), *values,
+                                           *[a for i in g for a in blocks[i]])
+            for g in groups if g]
+
+
 def _add(*parts):
     out = list(parts[0])
     for p in parts[1:]:
@@ -167,10 +219,15 @@ def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=N
     client) survives workers that die during the call. ``reduction="mean"`` for a loss that
     is a mean over rows (plus penalties): the result is then the mean over all rows,
     sum_c n_c L_c / N."""
-    params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
+    prepared = _prepare(loss, X, y, params, inputs, backend, reduction)
+    return _value_and_grad(prepared, prepared[0], scheduler, retries, reduction)
+
+
+def _value_and_grad(prepared, params, scheduler, retries, reduction):
+    """value_and_grad_over at ``params`` with the kernel and chunks of ``_prepare``."""
+    _, kernel, blocks, sizes, groups = prepared
     values = _send(params.values())
-    parts = [delayed(kernel, pure=True)(*b, *values) for b in blocks]
-    total = _compute(_tree_sum(parts), scheduler, retries)
+    total = _compute(_tree_sum(_parts(kernel, blocks, values, groups)), scheduler, retries)
     if reduction == "mean":
         total = [t / t.dtype.type(sum(sizes)) for t in total]
     return total[0], dict(zip(params, total[1:]))
@@ -195,16 +252,9 @@ def map_rows(f, *arrays, broadcast=()):
     return result[0] if len(result) == 1 else result
 
 
-def _slice_call(kernel, lo, hi, *arrays_and_params):
-    """The kernel on rows lo:hi of a chunk's arrays (the first ``n`` arguments)."""
-    n = arrays_and_params[0]
-    arrays, params = arrays_and_params[1:n + 1], arrays_and_params[n + 1:]
-    return kernel(*[a[lo:hi] for a in arrays], *params)
-
-
 def _prepare(loss, X, y, params, inputs, backend, reduction):
     """Parameter copies in their dtypes, the cached kernel (results summed over rows), each
-    row chunk's blocks, and the chunks' row counts."""
+    row chunk's blocks, the chunks' row counts, and the chunks grouped by worker (or None)."""
     if reduction not in ("sum", "mean"):
         raise ValueError(f"symdiff.dask: reduction must be 'sum' or 'mean' (how the loss "
                          f"combines rows), got {reduction!r}")
@@ -215,7 +265,7 @@ def _prepare(loss, X, y, params, inputs, backend, reduction):
     sizes = data[0].chunks[0] if isinstance(data[0], da.Array) else (len(data[0]),)
     kernel = _shipped(_value_and_grad_kernel(loss, params, inputs, backend),
                       reduction == "mean")
-    return params, kernel, _rows(data), sizes
+    return params, kernel, _rows(data), sizes, _placement(data)
 
 
 def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, momentum=0.0,
@@ -229,7 +279,8 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
     on the client after every step; returning True stops the fit. With
     ``reduction="mean"`` (a loss that averages its rows) g is the rows times that mean, so
     the update is the same."""
-    params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
+    params, kernel, blocks, sizes, groups = _prepare(loss, X, y, params, inputs, backend,
+                                                     reduction)
     steps = steps_per_epoch or max(1, min(sizes))
     velocity = {p: np.zeros_like(v) for p, v in params.items()}
     losses = []
@@ -237,8 +288,7 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
         s = step % steps
         values = _send(params.values())
         cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
-        parts = [delayed(_slice_call, pure=True)(kernel, lo, hi, len(b), *b, *values)
-                 for (lo, hi), b in zip(cuts, blocks) if hi > lo]
+        parts = _parts(kernel, blocks, values, groups, cuts)
         total = _compute(_tree_sum(parts), scheduler, retries)
         rows = sum(hi - lo for lo, hi in cuts)
         losses.append(float(total[0]) / rows)
@@ -285,7 +335,8 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
     Returns ({param: fitted value}, the mean training loss of every round).
     ``callback(round, params, loss)`` runs on the client after every round; True stops.
     ``reduction="mean"`` for a loss that averages its rows (g / b is then that mean)."""
-    params, kernel, blocks, sizes = _prepare(loss, X, y, params, inputs, backend, reduction)
+    params, kernel, blocks, sizes, _ = _prepare(loss, X, y, params, inputs, backend,
+                                                reduction)
     batches = [[(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
                for n in sizes]
     per_epoch = -(-max(len(b) for b in batches) // average_every)
@@ -310,16 +361,17 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     distributed value and gradient (jac=True); returns ({param: fitted value}, the
     OptimizeResult). ``options`` go to minimize (e.g. ``options={"maxiter": 100}``)."""
     from scipy.optimize import minimize
-    params = {p: np.asarray(v, dtype=p.dtype) for p, v in params.items()}
+    prepared = _prepare(loss, X, y, params, inputs, backend, reduction)   # once per fit
+    params = prepared[0]
     shapes = [v.shape for v in params.values()]
     cuts = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
 
     def unpack(theta):
-        return {p: t.reshape(s) for p, t, s in zip(params, np.split(theta, cuts), shapes)}
+        return {p: t.reshape(s).astype(p.dtype)
+                for p, t, s in zip(params, np.split(theta, cuts), shapes)}
 
     def fun(theta):
-        value, grads = value_and_grad_over(loss, X, y, unpack(theta), inputs, backend,
-                                           scheduler, retries, reduction)
+        value, grads = _value_and_grad(prepared, unpack(theta), scheduler, retries, reduction)
         return float(value), np.concatenate([np.ravel(grads[p]) for p in params])
 
     theta0 = np.concatenate([np.ravel(v) for v in params.values()]).astype(np.float64)

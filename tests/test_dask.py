@@ -87,9 +87,22 @@ def test_a_local_cluster_of_two_worker_processes(cache_dir):
             distributed.Client(cluster) as client:
         value, grads = sdd.value_and_grad_over(loss, X, Y, params, [x, y])
         workers = client.run(lambda: __import__("os").getpid())
+        # data persisted on the workers: one task per worker thread sums its own chunks
+        Xp, Yp = client.persist([da.from_array(Xn, chunks=(100, D)), da.from_array(yn, 100)])
+        groups = sdd._placement([Xp, Yp])
+        who = client.who_has(client.futures_of(Xp))
+        keys = [k[0] for k in Xp.__dask_keys__()]
+        where = [{who[keys[i]][0] for i in g} for g in groups]
+        persisted = sdd.value_and_grad_over(loss, Xp, Yp, params, [x, y])
+        derived = sdd._placement([Xp * 1.0, Yp])       # chunks not in memory: one task each
     assert len(set(workers.values())) == 2
     np.testing.assert_allclose(value, want[0], rtol=1e-12)
     np.testing.assert_allclose(grads[w], want[1], rtol=1e-12, atol=1e-12)
+    assert sorted(sum(groups, [])) == list(range(10)) and all(len(s) == 1 for s in where)
+    assert len(groups) == len(set().union(*where)) <= 2        # a group per worker thread
+    assert derived is None
+    np.testing.assert_allclose(persisted[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(persisted[1][w], want[1], rtol=1e-12, atol=1e-12)
 
 
 def test_sgd_over_equals_the_same_steps_in_one_process():
@@ -170,10 +183,12 @@ def test_callback_stops_the_fit():
     assert seen == list(range(7)) and len(losses) == 7
 
 
-def test_a_worker_killed_mid_fit_does_not_change_the_result(cache_dir):
+@pytest.mark.parametrize("persisted", [False, True], ids=["graph", "persisted"])
+def test_a_worker_killed_mid_fit_does_not_change_the_result(cache_dir, persisted):
     """A LocalCluster's worker process is killed (SIGKILL) while a step is being computed;
     its nanny restarts it, dask re-runs the lost tasks (retries), and the fit ends with the
-    parameters of an undisturbed run, exactly."""
+    parameters of an undisturbed run, to rounding. With the data persisted on the workers,
+    the chunks the dead worker held are recomputed from their graph."""
     import os
     import signal
     import threading
@@ -185,6 +200,8 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(cache_dir):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, host="127.0.0.1") as cluster, \
             distributed.Client(cluster) as client:
+        if persisted:
+            X, Y = client.persist([X, Y])
         pids = client.run(os.getpid)
         victim = sorted(pids.values())[0]
         killed = []
