@@ -21,12 +21,15 @@ SIZES = [784, 256, 256, 10]
 B = 128
 
 
-def model(dtype):
-    x = sd.var("x", ("batch", SIZES[0]), dtype)
-    y = sd.var("y", ("batch",), "int64")
+def model(dtype, names=("x", "y", "W", "b", "batch")):
+    """The W1 MLP; ``names`` (of x, y, the weights, the biases and the batch dim) only name
+    the vars: any names give the same kernel (the cache is keyed by structure)."""
+    xn, yn, wn, bn, batch = names
+    x = sd.var(xn, (batch, SIZES[0]), dtype)
+    y = sd.var(yn, (batch,), "int64")
     params, h = [], x
     for i, (m, n) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-        W, b = sd.param(f"W{i + 1}", (m, n), dtype), sd.param(f"b{i + 1}", (n,), dtype)
+        W, b = sd.param(f"{wn}{i + 1}", (m, n), dtype), sd.param(f"{bn}{i + 1}", (n,), dtype)
         params += [W, b]
         h = h @ W + b
         if i < len(SIZES) - 2:

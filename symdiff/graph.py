@@ -382,17 +382,47 @@ def _dim_key(d):
     return d if isinstance(d, int) else (d.name, d.uid)
 
 
-def _dim_args(arg):
+def _dim_args(arg, dim_key=_dim_key):
     if isinstance(arg, tuple):
-        return tuple(_dim_args(a) for a in arg)
+        return tuple(_dim_args(a, dim_key) for a in arg)
     if hasattr(arg, "_key"):          # e.g. the ScalarFunction of an Op.FN node
         return arg._key
-    return arg if isinstance(arg, (int, float, str, bool, type(None))) else _dim_key(arg)
+    return arg if isinstance(arg, (int, float, str, bool, type(None))) else dim_key(arg)
 
 
 def digest(node):
     """A structural fingerprint of ``node`` that is stable across runs (not Python's hash())."""
-    memo = _digests
+    return _digest(node, _digests, _arg_bytes)
+
+
+_shapes = weakref.WeakKeyDictionary()
+
+
+def _shape_bytes(n):
+    """A node's arg without names: a var's shape (symbolic dims as "?"), dtype and role; a
+    constant array's shape and dtype (a scalar keeps its value: kernels compile it in)."""
+    if n.op is Op.VAR:
+        a = n.arg
+        dims = tuple(d if isinstance(d, int) else "?" for d in a.shape)
+        return repr((dims, a.dtype, a.trainable)).encode()
+    if n.op is Op.CONST:
+        return repr((n.shape, n.dtype)).encode() if n.ndim else _arg_bytes(n)
+    return repr(_dim_args(n.arg, lambda d: "?")).encode()
+
+
+def shape_digest(node):
+    """``digest`` blind to the names of vars and dims and to the values of constant arrays:
+    equal for graphs that differ only in those (the order of commutative operands that
+    ``simplify`` picks by it then does not depend on names, and neither does the kernel).
+
+    >>> import symdiff as sd
+    >>> shape_digest(sd.var("x", ("n", 2)) * 2) == shape_digest(sd.var("w", ("m", 2)) * 2)
+    True
+    """
+    return _digest(node, _shapes, _shape_bytes)
+
+
+def _digest(node, memo, arg_bytes):
     found = memo.get(node)
     if found is not None:
         return found
@@ -410,7 +440,7 @@ def digest(node):
             continue
         stack.pop()
         h = hashlib.blake2b(n.op.value.encode(), digest_size=16)
-        h.update(_arg_bytes(n))
+        h.update(arg_bytes(n))
         for s in n.src:
             h.update(memo[s])
         memo[n] = h.digest()

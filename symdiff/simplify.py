@@ -14,7 +14,7 @@ import numpy as np
 
 from . import frontend as F
 from .dims import Dim, broadcast_shapes
-from .graph import Node, digest, flatten, unflatten
+from .graph import Node, digest, flatten, shape_digest, unflatten
 from .ops import BINARY, COMPARE, ELEMENTWISE, LEAVES, Op
 from .rewrite import P, Pat, Rule as R, RuleSet, rewrite, single_use, uniform_value
 from .semantics import apply
@@ -277,7 +277,10 @@ ALGEBRA = RuleSet("algebra", [
 
 # --- canonical order ---------------------------------------------------------------------
 def _order_key(n):
-    return (0 if is_const(n) else 1, digest(n))
+    """Constants first, then by structure blind to names (renaming vars keeps the order, and
+    so the kernel and its cache entry), then by the full digest (x + y and y + x of two vars
+    alike but for their names still become one node)."""
+    return (0 if is_const(n) else 1, shape_digest(n), digest(n))
 
 
 def _reorder(n):

@@ -126,3 +126,28 @@ def test_a_kernel_file_with_other_code_is_rewritten(cache):
     g, _ = _compile()
     assert "return 1" not in path.read_text()
     _check(g)
+
+
+def test_renaming_keeps_the_order_of_commutative_operands():
+    """simplify orders the operands of +, * by a structure blind to names: an MLP (bias +
+    product, tanh' products) renders the same code under any names. (Ordered by the full
+    digest, renaming W, b swapped operands and made a new kernel.)"""
+    from symdiff.codegen import render_spec
+    from symdiff.codegen.cache_key import code_of
+
+    def mlp(names):
+        xn, yn, wn, bn, dim = names
+        x, y = sd.var(xn, (dim, 4)), sd.var(yn, (dim,), "int64")
+        h, params = x, []
+        for k, (m, n) in enumerate([(4, 5), (5, 3)]):
+            W, b = sd.param(f"{wn}{k}", (m, n)), sd.param(f"{bn}{k}", (n,))
+            params += [W, b]
+            h = h @ W + b if k else sd.tanh(h @ W + b)
+        loss = sd.mean(sd.softmax_cross_entropy(h, y))
+        return sd.compile([x, y] + params, [loss] + sd.grad(loss, params), wait=False).spec
+
+    codes = {code_of(render_spec(mlp(names), {"math": "fast", "parallel": False,
+                                              "fastmath": True})[1])
+             for names in [("x", "y", "W", "b", "batch"), ("images", "labels", "weight", "bias",
+                                                            "rows"), ("z", "a", "q", "c", "n")]}
+    assert len(codes) == 1

@@ -113,7 +113,7 @@ def test_cli_show_prints_text_latex_and_dot(capsys):
     from symdiff.models.cli import main
     assert main(["show", "logreg", "--grad"]) == 0
     out = capsys.readouterr().out
-    assert "d loss / d w = transpose(x, (1, 0)) @ ((sigmoid(x @ w + b) - y) / size(batch))" in out
+    assert "d loss / d w = transpose(x, (1, 0)) @ ((sigmoid(b + x @ w) - y) / size(batch))" in out
     assert main(["show", "mlp", "--format", "latex"]) == 0
     assert r"loss = \frac{\sum_{i} \left(\log \sum_{j} \exp" in capsys.readouterr().out
     assert main(["show", "xor", "--grad", "--format", "dot"]) == 0
