@@ -99,7 +99,14 @@ KEEPDIMS = RuleSet("keepdims", [
 
 
 def prepare(outputs):
-    """Simplified graph outputs in the form ``lower`` accepts."""
-    outs = simplify(list(outputs))
-    outs = simplify(rewrite(outs, LOWERABLE))
+    """Simplified graph outputs in the form ``lower`` accepts.
+
+    LOWERABLE first (it removes stop_gradient, which changes every digest above it and so the
+    canonical order: simplifying before it was a whole pass redone after it), then simplify;
+    LOWERABLE again for what simplify made, and simplify again only if that changed anything.
+    """
+    outs = simplify(rewrite(list(outputs), LOWERABLE))
+    again = rewrite(outs, LOWERABLE)
+    if any(a is not b for a, b in zip(again, outs)):
+        outs = simplify(again)
     return rewrite(outs, KEEPDIMS)
