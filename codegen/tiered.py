@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 
 
 class CompileWorkerWarning(RuntimeWarning):
@@ -79,14 +80,54 @@ def start(spec, options, ident, render=None):
     timer = threading.Timer(KICK_AFTER, kick)
     timer.daemon = True
     timer.start()
+    _pending[kernel] = (render, ident)
     return kernel
+
+
+_pending = weakref.WeakKeyDictionary()   # tiered Kernel -> (render, ident): not yet arrived
+
+
+def _orphaned():
+    """After ``os.fork()``, in the child: the parent's passes and compile threads are gone, so a
+    kernel still on its way would never arrive (``wait()`` blocked forever). Each such kernel
+    resumes at its next call or ``wait()`` (not at once: a pool of forked workers that never
+    call it compiles nothing). A module the passes thread was importing is left half
+    initialized in the child: it is dropped, so that the resumed passes import it afresh."""
+    half = {name.split(".")[0] for name, module in list(sys.modules.items())
+            if getattr(getattr(module, "__spec__", None), "_initializing", False)}
+    for top in half & {"symdiff", "numba", "llvmlite"}:    # numba: the compile thread's
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            if top != "symdiff" or getattr(sys.modules[name].__spec__, "_initializing", 0):
+                del sys.modules[name]
+    for kernel, (render, ident) in list(_pending.items()):
+        if not kernel._arrived.is_set():
+            kernel._kick = _resumer(kernel, render, ident)
+
+
+def _resumer(kernel, render, ident):
+    once = threading.Lock()
+
+    def resume():
+        if not once.acquire(blocking=False):
+            return
+        if kernel._rendered.is_set() and hasattr(kernel, "_arg_types"):
+            _compiler().put(functools.partial(_kernel_job, kernel, kernel._source,
+                                              kernel._arg_types, ident))
+        else:                                     # the passes were under way: run them again
+            threading.Thread(target=_render, args=(kernel, render, ident), daemon=True,
+                             name="symdiff-passes").start()
+    return resume
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_orphaned)
 
 
 def _render(kernel, render, ident):
     """Run the passes, give the Kernel its program, then queue the Numba compile."""
-    from . import render_spec
-    from .cache_key import kernel_key
     try:
+        from . import render_spec
+        from .cache_key import kernel_key
         program, source, arg_types = (render or render_spec)(kernel.spec, kernel.options)
         kernel._bind(program, source, kernel_key(source))
     except BaseException as exc:               # noqa: BLE001 - raised by the next call
@@ -122,10 +163,12 @@ def _kernel_job(kernel, source, arg_types, ident):
         fn = _build(source, arg_types)
     except BaseException as exc:           # noqa: BLE001 - raised by the next call
         kernel._fail(exc)
+        _pending.pop(kernel, None)
         return
     from . import remember
     remember(ident, kernel.program, fn, source, kernel.key)
     kernel._swap(fn)
+    _pending.pop(kernel, None)
     if kernel._epochs.wanted:                 # epochs ran on the NumPy tier: more will come
         kernel._epochs.driver()               # queues the driver's job (returns None)
 
@@ -199,6 +242,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "symdiff.codegen.compile_worker", str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.owner = os.getpid()       # a forked child inherits this object: not its worker
         atexit.register(self.close)
 
     def send(self, request):
@@ -229,7 +273,10 @@ class _Worker:
 
     def close(self):
         """Tell the worker this process is done (it finishes the compile in flight, so the
-        next run finds it in the cache, then exits) without waiting for it."""
+        next run finds it in the cache, then exits) without waiting for it. Not from a forked
+        child: the worker is its parent's, which still uses it."""
+        if os.getpid() != self.owner:
+            return
         try:
             self._send(self.proc.stdin, "bye")
             self.proc.stdin.close()

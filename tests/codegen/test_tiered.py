@@ -380,3 +380,73 @@ def test_the_parent_exits_at_once_and_the_worker_after_its_compile(tmp_path):
     parent.wait(timeout=60)
     assert time.perf_counter() - t0 < 10           # the interpreter exit is not held up
     assert _gone(worker, 120), f"compile worker {worker} did not exit"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+@pytest.mark.parametrize("when", ["compiling", "passes not started"])
+def test_a_forked_child_gets_the_kernel_its_parent_was_compiling(gate, when):
+    """Threads do not survive fork(): a kernel on its way in the parent resumes in the child at
+    its next call or wait() (it once never arrived there, and wait() blocked forever). The
+    oracle is the NumPy backend; the child reports through a pipe."""
+    m, loss, grads = _mlp(3.25 if when == "compiling" else 3.75)
+    f = sd.compile(m.inputs + m.params, [loss] + grads)
+    values = _values(m)
+    if when == "compiling":
+        f(*values)                             # starts the passes; the compile job waits
+        _until(lambda: f._rendered.is_set())
+    want = sd.compile(m.inputs + m.params, [loss] + grads, backend="numpy")(*values)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                               # the child: no pytest from here on
+        try:
+            gate.set()                         # the child's copy of the gate
+            ok = f.wait(timeout=240) and f.ready and all(
+                np.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(f(*values), want))
+            os.write(write, b"ok" if ok else b"wrong")
+        except BaseException as exc:           # noqa: BLE001 - reported to the parent
+            os.write(write, repr(exc).encode()[:500])
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        report = pipe.read()
+    os.waitpid(pid, 0)
+    gate.set()                                 # the parent's own compile goes on as before
+    assert report == b"ok"
+    assert f.wait(timeout=240) and f.ready
+
+
+_FORK = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    import symdiff as sd
+    x, w = sd.var("x", ("n", 3)), sd.param("w", (3,))
+    loss = sd.sum(sd.tanh(x @ w) * 1.2345)
+    f = sd.compile([x, w], [loss, sd.grad(loss, w)])
+    X, W = np.linspace(-1, 1, 6).reshape(2, 3), np.array([0.5, -1.0, 2.0])
+    f(X, W)                       # starts the passes; then numba's import and the compile
+    time.sleep(float(sys.argv[1]))
+    pid = os.fork()
+    if pid == 0:
+        ok = f.wait(timeout=120) and f.ready
+        t = np.tanh(X @ W)
+        value, grad = f(X, W)
+        ok = ok and np.isclose(value, 1.2345 * t.sum()) and \\
+            np.allclose(grad, 1.2345 * X.T @ (1 - t * t))
+        print("child ok" if ok else "child wrong", flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("parent ok" if f.wait(timeout=120) else "parent timeout", flush=True)
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3])
+def test_a_fork_in_the_middle_of_the_passes_or_numbas_import(tmp_path, delay):
+    """A fresh process forks while its passes thread or its compile thread is importing
+    modules (symdiff's passes, numba): the child finds them half imported. It drops them and
+    imports them again, and its kernel arrives (it once hung in wait())."""
+    env = dict(os.environ, SYMDIFF_TIERED="1", SYMDIFF_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _FORK, str(delay)], env=env, timeout=300,
+                         capture_output=True, text=True)
+    assert out.stdout.split("\n")[:2] == ["child ok", "parent ok"], out.stderr[-2000:]
