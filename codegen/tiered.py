@@ -72,8 +72,7 @@ def start(spec, options, ident, render=None):
 
     def kick():
         if once.acquire(blocking=False):
-            threading.Thread(target=_render, args=(kernel, render, ident), daemon=True,
-                             name="symdiff-passes").start()
+            _start_passes(kernel, render, ident)
     # the passes share this process's interpreter lock: they start after the first call
     # (which they would slow down), at the latest after KICK_AFTER seconds
     kernel._kick = kick
@@ -87,17 +86,27 @@ def start(spec, options, ident, render=None):
 _pending = weakref.WeakKeyDictionary()   # tiered Kernel -> (render, ident): not yet arrived
 
 
+def _start_passes(kernel, render, ident):
+    threading.Thread(target=_render, args=(kernel, render, ident), daemon=True,
+                     name="symdiff-passes").start()
+
+
+def _half_imported(module):
+    return getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
 def _orphaned():
     """After ``os.fork()``, in the child: the parent's passes and compile threads are gone, so a
     kernel still on its way would never arrive (``wait()`` blocked forever). Each such kernel
     resumes at its next call or ``wait()`` (not at once: a pool of forked workers that never
     call it compiles nothing). A module the passes thread was importing is left half
     initialized in the child: it is dropped, so that the resumed passes import it afresh."""
-    half = {name.split(".")[0] for name, module in list(sys.modules.items())
-            if getattr(getattr(module, "__spec__", None), "_initializing", False)}
-    for top in half & {"symdiff", "numba", "llvmlite"}:    # numba: the compile thread's
+    half = {name.split(".")[0] for name, m in list(sys.modules.items()) if _half_imported(m)}
+    for top in half & {"symdiff", "numba", "llvmlite"}:
         for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-            if top != "symdiff" or getattr(sys.modules[name].__spec__, "_initializing", 0):
+            # symdiff: only the half-imported modules; numba (the compile thread's import)
+            # and llvmlite: all of them, their modules refer to each other at import
+            if top != "symdiff" or _half_imported(sys.modules[name]):
                 del sys.modules[name]
     for kernel, (render, ident) in list(_pending.items()):
         if not kernel._arrived.is_set():
@@ -114,8 +123,7 @@ def _resumer(kernel, render, ident):
             _compiler().put(functools.partial(_kernel_job, kernel, kernel._source,
                                               kernel._arg_types, ident))
         else:                                     # the passes were under way: run them again
-            threading.Thread(target=_render, args=(kernel, render, ident), daemon=True,
-                             name="symdiff-passes").start()
+            _start_passes(kernel, render, ident)
     return resume
 
 

@@ -135,8 +135,9 @@ def _placement(data):
     if any(k not in futures for k in keys):    # chunks computed from persisted data (X.T,
         return None                            # X.astype(...)) are not in memory: no groups
     from distributed import wait
-    wait([futures[k] for k in keys])
-    who, threads = client.who_has([futures[k] for k in keys]), client.nthreads()
+    held = [futures[k] for k in keys]
+    wait(held)
+    who, threads = client.who_has(held), client.nthreads()
     by_worker = {}
     for i, key in enumerate(keys):
         by_worker.setdefault(who[key][0] if who.get(key) else "", []).append(i)
