@@ -14,6 +14,7 @@ MATH = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.T
         Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus", Op.LGAMMA: "lgamma",
         Op.DIGAMMA: "digamma", Op.POLYGAMMA: "polygamma", Op.ERF: "erf", Op.ERFC: "erfc",
         Op.LOG_NDTR: "log_ndtr"}
+SPECIAL = frozenset({Op.LGAMMA, Op.DIGAMMA, Op.POLYGAMMA, Op.ERF, Op.ERFC, Op.LOG_NDTR})  # called
 ORDER_ARG = frozenset({Op.POLYGAMMA})    # the node's arg is a leading argument: polygamma_f64(n, x)
 LIBM = {Op.EXP: "np.exp({0})", Op.LOG: "np.log({0})", Op.LOG1P: "np.log1p({0})",
         Op.EXPM1: "np.expm1({0})", Op.TANH: "np.tanh({0})",

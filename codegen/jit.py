@@ -1,11 +1,12 @@
 """Numba glue: the only module of symdiff that imports numba.
 
-Section 1 (this part): the emitter-owned math library. Every function of
-``symdiff.codegen.mathlib`` is exported here as an ``njit(inline="always")`` function under
-the same name, so a generated kernel file can do ``from symdiff.codegen.jit import exp_f64``
-and call it in a loop of its own ``@njit(cache=True, ...)`` function; inlined at Numba-IR
-level, the call vectorizes with the loop. Nothing is compiled at import time: each function
-compiles (and inlines) when the first kernel using it is compiled.
+Section 1 (this part): the emitter-owned math library. Every public function of
+``symdiff.codegen.mathlib`` is exported here under the same name as a disk-cached njit
+function marked ``alwaysinline``, so a generated kernel file can do
+``from symdiff.codegen.jit import exp_f64`` and call it in a loop of its own
+``@njit(cache=True, ...)`` function: LLVM inlines the call and the loop vectorizes (see
+``_flags`` for the special functions, which are called). Nothing is compiled at import time:
+each function compiles (or loads from Numba's cache) when the first kernel using it does.
 The kernel helpers of ``codegen/helpers.py`` (matrix products, scratch views) are different:
 ``njit(cache=True)``, compiled once per dtype/layout into Numba's disk cache and called.
 
@@ -151,28 +152,56 @@ assert set(_INTRINSICS) == set(_mathlib.PRIMITIVES)
 _MODULES = (_mathlib, _specialmath)      # the math library: elementary, special functions
 
 
-def _inline(module, name):
-    """Elementary functions inline into the kernel's loop (it vectorizes); the special
-    functions branch and loop anyway, so each compiles once per process and kernels call it
-    (inlined, every call site cost ~1 s of compile time)."""
-    return "never" if module is _specialmath and not name.startswith("_") else "always"
+def _cached_njit(fn, nogil=True, **flags):
+    """njit(cache=True), or without the disk cache when Numba finds nowhere to keep it (a
+    read-only package dir and home: Numba refuses cache=True with a RuntimeError)."""
+    try:
+        return numba.njit(cache=True, nogil=nogil, **flags)(fn)
+    except RuntimeError:
+        return numba.njit(nogil=nogil, **flags)(fn)
 
 
-def _jit_mathlib():
-    """name -> njit(inline="always") for every function of the math library modules (lazy:
-    nothing compiles).
+def _flags(module, name, strict):
+    """How a kernel gets a math library function, by kind (measured, XOR train step: 2.25 ->
+    1.69 s of cold compile for elementary functions inlined by LLVM instead of by Numba):
+
+    - private helpers (``_name``): Numba-IR inlined into the public function that calls them,
+      compiled once with it;
+    - public elementary functions (mathlib): compiled once, in the kernels' fast-math flags
+      (``strict``: none, for the kernels of fastmath=False) and Numba's error model, disk
+      cached, and marked ``alwaysinline`` so that LLVM inlines them into the kernel's loop,
+      which then vectorizes. Numba-IR inlining (``inline="always"``) would give the same code,
+      but Numba re-translates and deep-copies the function's IR at every call site, ~0.2 s each;
+    - public special functions (specialmath): they branch and loop, so they do not vectorize
+      anyway: compiled once, disk cached, and called (inlined, every call site cost ~1 s).
+    """
+    from symdiff.codegen.render import FASTMATH
+    if name.startswith("_"):
+        return {"inline": "always"}
+    if module is _specialmath:
+        return {"inline": "never", "cache": True}
+    return {"forceinline": True, "cache": True, "error_model": "numpy",
+            "fastmath": False if strict else FASTMATH}
+
+
+def _jit_namespace(strict, shared):
+    """name -> jitted function for every function of the math library modules in one set of
+    flags (lazy: nothing compiles); ``shared`` names functions taken as they are.
 
     Each function is rebuilt with a private copy of the modules' globals in which the
     primitives are the intrinsics above and the functions are their jitted versions, so calls
     between functions (tanh -> expm1, log_ndtr -> log1p) resolve to jitted code at compile time.
+    A public function's qualname carries the library digest (and ``_strict``): its Numba disk
+    cache entry is then never one compiled from other library files.
     """
     namespace = {}
     for module in _MODULES:
         namespace.update(vars(module))
     namespace.update(_INTRINSICS)
+    namespace.update(shared)
     jitted = {}
     for module, name, fn in [(m, k, v) for m in _MODULES for k, v in vars(m).items()]:
-        if not isinstance(fn, _pytypes.FunctionType) or name in _INTRINSICS:
+        if not isinstance(fn, _pytypes.FunctionType) or name in _INTRINSICS or name in shared:
             continue
         if fn.__module__ != module.__name__:      # imported from the other module
             continue
@@ -180,43 +209,37 @@ def _jit_mathlib():
                                       fn.__closure__)
         clone.__doc__ = fn.__doc__
         clone.__qualname__ = fn.__qualname__
-        jitted[name] = numba.njit(inline=_inline(module, name))(clone)
+        flags = _flags(module, name, strict)
+        if flags.pop("cache", False):
+            clone.__qualname__ += ("_strict_" if strict else "_") + MATHLIB_DIGEST[:12]
+            jitted[name] = _cached_njit(clone, nogil=False, **flags)
+        else:
+            jitted[name] = numba.njit(**flags)(clone)
     namespace.update(jitted)
     return jitted
 
 
-MATH = _jit_mathlib()
-"""name -> jitted function, for every function of mathlib (public and private)."""
+def _jit_mathlib():
+    """name -> jitted function: every function of the math library in the kernels' fast-math
+    flags, and name + "_strict" -> the public elementary functions without fast-math. The
+    special functions have no fast-math in either (their compile is shared)."""
+    strict = _jit_namespace(True, {})
+    special = {k: f for k, f in strict.items()
+               if getattr(getattr(_specialmath, k, None), "__module__", "") == _specialmath.__name__}
+    fast = _jit_namespace(False, special)
+    public = {k + "_strict": f for k, f in strict.items()
+              if not k.startswith("_") and k not in special}
+    return {**fast, **special, **public}
+
 
 MATHLIB_DIGEST = _cache_key.mathlib_digest()
 """Changes when a file of cache_key.KERNEL_LIBRARY changes (see cache_key.mathlib_digest)."""
 
-exp_f64 = MATH["exp_f64"]
-exp_f32 = MATH["exp_f32"]
-log_f64 = MATH["log_f64"]
-log_f32 = MATH["log_f32"]
-log1p_f64 = MATH["log1p_f64"]
-log1p_f32 = MATH["log1p_f32"]
-expm1_f64 = MATH["expm1_f64"]
-expm1_f32 = MATH["expm1_f32"]
-tanh_f64 = MATH["tanh_f64"]
-tanh_f32 = MATH["tanh_f32"]
-sigmoid_f64 = MATH["sigmoid_f64"]
-sigmoid_f32 = MATH["sigmoid_f32"]
-softplus_f64 = MATH["softplus_f64"]
-softplus_f32 = MATH["softplus_f32"]
-lgamma_f64 = MATH["lgamma_f64"]
-lgamma_f32 = MATH["lgamma_f32"]
-digamma_f64 = MATH["digamma_f64"]
-digamma_f32 = MATH["digamma_f32"]
-polygamma_f64 = MATH["polygamma_f64"]
-polygamma_f32 = MATH["polygamma_f32"]
-erf_f64 = MATH["erf_f64"]
-erf_f32 = MATH["erf_f32"]
-erfc_f64 = MATH["erfc_f64"]
-erfc_f32 = MATH["erfc_f32"]
-log_ndtr_f64 = MATH["log_ndtr_f64"]
-log_ndtr_f32 = MATH["log_ndtr_f32"]
+MATH = _jit_mathlib()
+"""name -> jitted function, for every function of the math library (public and private; the
+public elementary ones also as name + "_strict")."""
+
+globals().update({k: f for k, f in MATH.items() if not k.startswith("_")})   # for kernels
 
 
 def _jit_helpers():
@@ -236,15 +259,6 @@ def _jit_helpers():
         out[name] = _cached_njit(fn, fastmath=FASTMATH)
         out[name + "_strict"] = _cached_njit(strict)
     return out
-
-
-def _cached_njit(fn, **flags):
-    """njit(cache=True), or without the disk cache when Numba finds nowhere to keep it (a
-    read-only package dir and home: Numba refuses cache=True with a RuntimeError)."""
-    try:
-        return numba.njit(cache=True, nogil=True, **flags)(fn)
-    except RuntimeError:
-        return numba.njit(nogil=True, **flags)(fn)
 
 
 HELPERS = _jit_helpers()

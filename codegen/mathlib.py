@@ -11,11 +11,12 @@ Rules of this module:
   the numba-compatible subset; they also run un-jitted (slowly) on NumPy scalars, which is what
   the pure-Python primitives below are for (un-jitted, special inputs may raise NumPy
   RuntimeWarnings from intermediates that the final selects discard; results are right).
-- ``codegen/jit.py`` re-creates every function of this module as ``njit(inline="always")``
-  with its globals pointing to the jitted versions, and replaces the names in ``PRIMITIVES``
-  by LLVM intrinsics: the bit casts, and the "protected" arithmetic ``mul_sub``,
-  ``strict_add``, ``strict_sub``. Inlined at Numba-IR level, everything else here gets the
-  calling kernel's fast-math flags; the protected instructions keep fixed flags (no
+- ``codegen/jit.py`` re-creates every public function of this module as a disk-cached,
+  ``alwaysinline`` njit function compiled in the kernels' fast-math flags (and a ``_strict``
+  copy without them, for kernels of fastmath=False), with its globals pointing to the jitted
+  versions, and replaces the names in ``PRIMITIVES`` by LLVM intrinsics: the bit casts, and
+  the "protected" arithmetic ``mul_sub``, ``strict_add``, ``strict_sub``. LLVM inlines them
+  into the kernel's loop; everything else here carries the kernels' fast-math flags; the protected instructions keep fixed flags (no
   ``reassoc``), so a kernel compiled with ``reassoc`` cannot fold the Cody-Waite split
   ``x - k*LN2_HI - k*LN2_LO`` into ``x - k*LN2`` (measured: 2.4e-14 error in exp) nor
   reorder the final sums of exp and log (measured: 2 ulp instead of 1).

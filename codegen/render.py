@@ -11,7 +11,7 @@ import numpy as np
 
 from symdiff.ops import Op
 
-from .expr import CAST, LIBM, MATH, Body
+from .expr import CAST, LIBM, MATH, SPECIAL, Body
 from .helpers import SMALL_GEMM
 from .lower import loop_vars, outer_vars
 from .loops import emit_loop
@@ -95,7 +95,7 @@ class Context:
         if self.math_mode == "libm" and op in LIBM or dtype not in _SUFFIX:   # special: no libm
             code = LIBM[op]
             return f"{CAST[dtype]}({code})" if dtype == "float32" else code
-        name = f"{MATH[op]}_{_SUFFIX[dtype]}"
+        name = f"{MATH[op]}_{_SUFFIX[dtype]}" + ("" if self.fastmath or op in SPECIAL else "_strict")
         self.imports.add(name)
         return name + "({0})"
 

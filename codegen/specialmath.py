@@ -5,8 +5,8 @@ subset, no numba import, float32 functions use float32 constants only; ``codegen
 clones every function of this module next to mathlib's). Unlike mathlib's functions these
 branch and loop, so they do not vectorize; what they own is accuracy and SciPy's special
 values. For the same reason jit.py does not inline the public ones into kernels: each compiles
-once per process (~1 s) and kernels call it, where every inlined call site would cost that
-compile time again (measured: a kernel with polygamma of orders 1 and 2 compiled in 2.7 s
+once (~1 s, then it loads from Numba's disk cache) and kernels call it, where every inlined
+call site would cost that compile time again (measured: a kernel with polygamma of orders 1 and 2 compiled in 2.7 s
 inlined, 1.2 s called; the helpers starting with ``_`` inline into them).
 
 - lgamma, erf, erfc: the C library's (numba lowers ``math.lgamma``/``erf``/``erfc`` to libm's

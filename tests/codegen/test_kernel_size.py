@@ -73,7 +73,8 @@ def test_mlp_kernel_values_and_label_error_after_the_rewrite():
 def test_fastmath_false_kernels_call_the_strict_helpers():
     ins, outs = _xor()
     f = sd.compile(ins, outs, fastmath=False, wait=True)
-    assert "gemm_mm_strict(" in f.source and "sigmoid_f64(" in f.source   # inlined: no flags
+    assert "gemm_mm_strict(" in f.source and "sigmoid_f64_strict(" in f.source
+    assert "sigmoid_f64(" not in f.source      # the math too: its copy without fast-math
     assert "gemm_mm(" not in f.source.replace("gemm_mm_strict(", "")
     rng = np.random.default_rng(1)
     vals = [rng.standard_normal((9, 2)), rng.integers(0, 2, 9).astype(float),

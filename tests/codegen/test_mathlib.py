@@ -48,7 +48,8 @@ def kernels():
     def get(name, dtype, flags):
         key = (name, dtype, flags)
         if key not in cache:
-            kernel = _loop_kernel(getattr(jit, f"{name}_{_suffix(dtype)}"), flags)
+            strict = "" if flags else "_strict"        # what a kernel of fastmath=False calls
+            kernel = _loop_kernel(getattr(jit, f"{name}_{_suffix(dtype)}{strict}"), flags)
             x = np.zeros(4, dtype)
             kernel(x, np.empty_like(x))
             cache[key] = kernel
