@@ -212,17 +212,19 @@ def _prologue(prog, ctx, out):
         if b.name in seen:
             continue
         seen.add(b.name)
-        shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
+        # a slice of n elements is already the 1-d view (a reshape costs ~20 ms of compile)
+        shape = "" if len(b.shape) == 1 else \
+            ".reshape((" + "".join(f"{ctx.size(d)}, " for d in b.shape) + "))"
         if b.kind == "temp":
             arena, start, n = region[f"ws{b.slot}"]
-            out.emit(f"{b.name} = {arena}[{start}:{start} + {n}].reshape({shape})")
+            out.emit(f"{b.name} = {arena}[{start}:{start} + {n}]{shape}")
         elif b.kind == "scratch":         # an output's memory, free until the output is written
             k, _, _ = prog.scratch[b.slot]
             n = " * ".join(ctx.size(d) for d in b.shape) or "1"
             o = prog.outputs[k].name
             arena, start, _ = region[f"fb{b.slot}"]
             ctx.imports.add("scratch")
-            out.emit(f"{b.name} = scratch({o}, {arena}, {start}, {n}).reshape({shape})")
+            out.emit(f"{b.name} = scratch({o}, {arena}, {start}, {n}){shape}")
     for b in prog.buffers.values():
         if b.kind == "view" and b.view == "reshape":
             shape = "(" + "".join(f"{ctx.size(d)}, " for d in b.shape) + ")"
