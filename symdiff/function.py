@@ -203,35 +203,75 @@ def overlap(a, b):
         return True
 
 
+def _owner(a):
+    """The array that owns ``a``'s memory (numpy keeps a view's base at its owner), or None
+    when no ndarray owns it (a foreign buffer: then only NumPy's bounds test can tell).
+    Arrays under two different owners never share memory."""
+    if not isinstance(a, np.ndarray):
+        return None
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a if a.base is None and a.flags.owndata else None
+
+
+def _owner_ids(arrays):
+    """The ids of the owners of ``arrays``, or None if some owner is unknown."""
+    ids = set()
+    for a in arrays:
+        owner = _owner(a)
+        if owner is None:
+            return None
+        ids.add(id(owner))
+    return ids
+
+
+def _first_sharing(a, pool):
+    """The first label of ``pool`` [(label, array)] whose array shares memory with a."""
+    return next((label for label, b in pool if overlap(a, b)), None)
+
+
 def check_overlaps(spec, args, outs=(), state=True):
     """Arrays a call writes must not share memory with another array it reads or writes: an
     ``out=`` buffer with another, with an argument or with a held state array; an argument an
     update writes with another argument (or, with ``state``, a held state array with an
-    argument). Raises ArgumentError naming both."""
-    where = spec.signature.where
-    named = [(j, where(j), a) for j, a in enumerate(args) if isinstance(a, np.ndarray)]
-    held = [(None, f"state {v.name!r}", spec.state[v]) for v in spec.state_vars]
+    argument). Raises ArgumentError naming both.
+
+    An output under an owner no other array has is apart from all without a test (XOR net,
+    5 outputs and 6 arguments: ~5 us; 30 us with NumPy's bounds test per pair)."""
+    arrays = [(j, a) for j, a in enumerate(args) if isinstance(a, np.ndarray)]
+    reads = arrays + [(v, spec.state[v]) for v in spec.state_vars]
+
+    def what(label):                      # named only for the error
+        return spec.signature.where(label) if isinstance(label, int) else \
+            f"state {label.name!r}"
+
     for var, _ in spec.updates:
         if var in spec.state:
-            if state:
-                for j, what, a in named:
-                    if overlap(spec.state[var], a):
-                        raise ArgumentError(f"{what} shares memory with state {var.name!r}, "
-                                            f"which an update writes in place")
+            j = _first_sharing(spec.state[var], arrays) if state else None
+            if j is not None:
+                raise ArgumentError(f"{what(j)} shares memory with state {var.name!r}, "
+                                    f"which an update writes in place")
             continue
         i = spec.inputs.index(var)
-        for j, what, a in named + held:
-            if j != i and i < len(args) and overlap(args[i], a):
-                raise ArgumentError(f"{where(i)} is updated in place and shares memory with "
-                                    f"{what}")
+        j = _first_sharing(args[i], [r for r in reads if r[0] != i]) if i < len(args) else None
+        if j is not None:
+            raise ArgumentError(f"{spec.signature.where(i)} is updated in place and shares "
+                                f"memory with {what(j)}")
+    seen, written = _owner_ids(a for _, a in reads), []
     for i, o in enumerate(outs):
-        for j in range(i):
-            if overlap(outs[j], o):
+        owner = _owner(o)
+        if seen is not None and owner is not None and id(owner) not in seen:
+            seen.add(id(owner))                          # its own memory: apart from all
+        else:
+            j = _first_sharing(o, written)
+            if j is not None:
                 raise ArgumentError(f"out[{j}] and out[{i}] share memory")
-        for _, what, a in named + held:
-            if overlap(o, a):
-                raise ArgumentError(f"out[{i}] overlaps {what}: outputs are written while "
+            j = _first_sharing(o, reads)
+            if j is not None:
+                raise ArgumentError(f"out[{i}] overlaps {what(j)}: outputs are written while "
                                     f"inputs are read")
+            seen = None if seen is None or owner is None else seen | {id(owner)}
+        written.append((i, o))
 
 
 def index_inputs(spec):

@@ -171,6 +171,26 @@ def test_out_buffers_that_overlap_raise_naming_both(backend, with_state):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_out_buffers_over_memory_no_array_owns_are_tested_exactly(backend, with_state):
+    """Arrays over a bytearray have no owning ndarray: the owner shortcut cannot clear them,
+    NumPy's bounds test does."""
+    x, w, fs = with_state
+    f = fs[backend]
+    raw = bytearray(8 * 8)
+    view = np.frombuffer(raw, np.float64)          # writable, owned by the bytearray
+    other = np.frombuffer(raw, np.float64)         # another ndarray over the same bytes
+    with pytest.raises(sd.ArgumentError, match=r"out\[0\] and out\[1\] share memory"):
+        f(np.arange(3.0), out=[view[:3], other[2:3].reshape(())])
+    with pytest.raises(sd.ArgumentError, match=r"out\[0\] overlaps argument 'x'"):
+        f(other[4:7], out=[view[5:8], np.zeros(())])
+    view[4:7] = [1.0, 2.0, 3.0]
+    o = view[:3]
+    got = f(other[4:7], out=[o, view[3:4].reshape(())])             # disjoint parts
+    np.testing.assert_array_equal(view[:4], [1.0, 2.0, 3.0, 6.0])
+    assert got[0] is o
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_an_updated_argument_sharing_memory_with_another_raises(backend):
     a, b = _v("a"), _v("b")
     f = sd.compile([a, b], sd.sum(b), updates={a: a + b}, backend=backend)
