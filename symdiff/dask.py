@@ -102,9 +102,8 @@ def _client():
         return None
 
 
-def _rows(arrays):
-    """Per row chunk, the blocks of every array (each rechunked to one chunk per row block,
-    all sharing the first array's row chunks)."""
+def _aligned(arrays):
+    """``arrays`` as Dask arrays, each rechunked to one chunk per row block of the first."""
     arrays = [a if isinstance(a, da.Array) else da.from_array(np.asarray(a)) for a in arrays]
     rows = arrays[0].chunks[0]
     out = []
@@ -112,9 +111,42 @@ def _rows(arrays):
         if a.shape[0] != arrays[0].shape[0]:
             raise ValueError(f"symdiff.dask: arrays must have the same number of rows, got "
                              f"{arrays[0].shape[0]} and {a.shape[0]}")
-        a = a.rechunk((rows,) + tuple((d,) for d in a.shape[1:]))
-        out.append(a.to_delayed().reshape(len(rows), -1)[:, 0])
+        out.append(a.rechunk((rows,) + tuple((d,) for d in a.shape[1:])))
+    return out
+
+
+def _rows(arrays):
+    """Per row chunk, the blocks of every array (each rechunked to one chunk per row block,
+    all sharing the first array's row chunks)."""
+    out = [a.to_delayed().reshape(len(a.chunks[0]), -1)[:, 0] for a in _aligned(arrays)]
     return [list(blocks) for blocks in zip(*out)]
+
+
+def _held(arrays):
+    """``arrays`` (aligned), with those computed from data persisted on the cluster (X.astype,
+    labels encoded from a persisted y) persisted too: a fit of many steps would otherwise
+    compute them again at every step, one task per chunk, and its steps could not run one
+    task per worker thread (``_placement``). They stay in the workers' memory for as long as
+    the fit holds them. Arrays with no persisted data under them are left lazy (holding a
+    generated dataset is the caller's choice)."""
+    client = _client()
+    if client is None:
+        return arrays
+    from dask.core import flatten
+    from distributed import futures_of, wait
+    derived = []
+    for i, a in enumerate(arrays):
+        futures = {f.key for f in futures_of(a)}
+        if futures and not futures.issuperset(flatten(a.__dask_keys__())):
+            derived.append(i)
+    if not derived:
+        return arrays
+    held = client.persist([arrays[i] for i in derived])
+    wait(held)
+    out = list(arrays)
+    for i, a in zip(derived, held):
+        out[i] = a
+    return out
 
 
 def _placement(data):
@@ -226,7 +258,7 @@ def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=N
 
 def _value_and_grad(prepared, params, scheduler, retries, reduction):
     """value_and_grad_over at ``params`` with the kernel and chunks of ``_prepare``."""
-    _, kernel, blocks, sizes, groups = prepared
+    _, kernel, blocks, sizes, groups, _ = prepared
     values = _send(params.values())
     total = _compute(_tree_sum(_parts(kernel, blocks, values, groups)), scheduler, retries)
     if reduction == "mean":
@@ -253,9 +285,12 @@ def map_rows(f, *arrays, broadcast=()):
     return result[0] if len(result) == 1 else result
 
 
-def _prepare(loss, X, y, params, inputs, backend, reduction):
+def _prepare(loss, X, y, params, inputs, backend, reduction, hold=False):
     """Parameter copies in their dtypes, the cached kernel (results summed over rows), each
-    row chunk's blocks, the chunks' row counts, and the chunks grouped by worker (or None)."""
+    row chunk's blocks, the chunks' row counts, and the chunks grouped by worker (or None).
+    ``hold``: for a fit of many steps, persist the arrays computed from persisted data
+    (``_held``). Last: the arrays the blocks come from; a fit keeps them (and so their
+    persisted chunks) alive until it ends."""
     if reduction not in ("sum", "mean"):
         raise ValueError(f"symdiff.dask: reduction must be 'sum' or 'mean' (how the loss "
                          f"combines rows), got {reduction!r}")
@@ -263,10 +298,12 @@ def _prepare(loss, X, y, params, inputs, backend, reduction):
     data = [X] if y is None else [X, y]
     if len(inputs) != len(data):
         raise ValueError(f"symdiff.dask: {len(inputs)} inputs for {len(data)} arrays")
-    sizes = data[0].chunks[0] if isinstance(data[0], da.Array) else (len(data[0]),)
+    data = _aligned(data)
+    if hold:
+        data = _held(data)
     kernel = _shipped(_value_and_grad_kernel(loss, params, inputs, backend),
                       reduction == "mean")
-    return params, kernel, _rows(data), sizes, _placement(data)
+    return params, kernel, _rows(data), data[0].chunks[0], _placement(data), data
 
 
 def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, momentum=0.0,
@@ -280,8 +317,9 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
     on the client after every step; returning True stops the fit. With
     ``reduction="mean"`` (a loss that averages its rows) g is the rows times that mean, so
     the update is the same."""
-    params, kernel, blocks, sizes, groups = _prepare(loss, X, y, params, inputs, backend,
-                                                     reduction)
+    # held: the arrays under the blocks, persisted ones alive until the fit returns
+    params, kernel, blocks, sizes, groups, held = _prepare(loss, X, y, params, inputs,
+                                                           backend, reduction, hold=True)
     steps = steps_per_epoch or max(1, min(sizes))
     velocity = {p: np.zeros_like(v) for p, v in params.items()}
     losses = []
@@ -336,8 +374,9 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
     Returns ({param: fitted value}, the mean training loss of every round).
     ``callback(round, params, loss)`` runs on the client after every round; True stops.
     ``reduction="mean"`` for a loss that averages its rows (g / b is then that mean)."""
-    params, kernel, blocks, sizes, _ = _prepare(loss, X, y, params, inputs, backend,
-                                                reduction)
+    # held: the arrays under the blocks, persisted ones alive until the fit returns
+    params, kernel, blocks, sizes, _, held = _prepare(loss, X, y, params, inputs, backend,
+                                                      reduction, hold=True)
     batches = [[(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
                for n in sizes]
     per_epoch = -(-max(len(b) for b in batches) // average_every)
@@ -362,7 +401,7 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     distributed value and gradient (jac=True); returns ({param: fitted value}, the
     OptimizeResult). ``options`` go to minimize (e.g. ``options={"maxiter": 100}``)."""
     from scipy.optimize import minimize
-    prepared = _prepare(loss, X, y, params, inputs, backend, reduction)   # once per fit
+    prepared = _prepare(loss, X, y, params, inputs, backend, reduction, hold=True)  # once
     params = prepared[0]
     shapes = [v.shape for v in params.values()]
     cuts = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]

@@ -1,6 +1,9 @@
 """symdiff.dask: kernels over the row chunks of Dask arrays equal the single-process kernel on
 the concatenated data, with the synchronous scheduler and with a real LocalCluster of two
 worker processes (kernels travel pickled and compile on the workers)."""
+import gc
+import time
+
 import numpy as np
 import pytest
 
@@ -95,6 +98,26 @@ def test_a_local_cluster_of_two_worker_processes(cache_dir):
         where = [{who[keys[i]][0] for i in g} for g in groups]
         persisted = sdd.value_and_grad_over(loss, Xp, Yp, params, [x, y])
         derived = sdd._placement([Xp * 1.0, Yp])       # chunks not in memory: one task each
+        # a fit holds arrays computed from persisted ones (Xp * 1.0), so its steps group too;
+        # persisted and lazily generated arrays stay as they are
+        lazy = da.from_array(Xn, chunks=(100, D))
+        held = sdd._held([Xp * 1.0, Yp, lazy])
+        regrouped = sdd._placement(held[:2])
+        steps = dict(lr=0.5, epochs=2, steps_per_epoch=5)
+        fit_p, _ = sdd.sgd_over(loss, Xp, Yp, params, [x, y], **steps)
+        fit_d, _ = sdd.sgd_over(loss, Xp * 1.0, Yp, params, [x, y], **steps)
+        # the held chunks live as long as the fit's prepared data (time for a release to
+        # reach the scheduler; a dropped hold fails with "lost dependencies")
+        # (Xp + 0.0: keys no other array of the test holds)
+        prepared = sdd._prepare(loss, Xp + 0.0, Yp, params, [x, y], "numba", "sum", hold=True)
+        gc.collect()
+        time.sleep(0.5)
+        later = sdd._value_and_grad(prepared, prepared[0], None, None, "sum")
+    assert held[1] is Yp and held[2] is lazy and held[0] is not Xp
+    assert sorted(sum(regrouped, [])) == list(range(10)) and len(regrouped) <= 2
+    for p in (w, b):
+        np.testing.assert_allclose(fit_d[p], fit_p[p], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(later[0], want[0], rtol=1e-12)
     assert len(set(workers.values())) == 2
     np.testing.assert_allclose(value, want[0], rtol=1e-12)
     np.testing.assert_allclose(grads[w], want[1], rtol=1e-12, atol=1e-12)
