@@ -9,7 +9,8 @@ import pytest
 
 import symdiff as sd
 
-import dask.array as da                      # the `dask` extra, part of the test extra
+import dask                                  # the `dask` extra, part of the test extra
+import dask.array as da
 import distributed
 import symdiff.dask as sdd
 
@@ -126,6 +127,25 @@ def test_a_local_cluster_of_two_worker_processes(cache_dir):
     assert derived is None
     np.testing.assert_allclose(persisted[0], want[0], rtol=1e-12)
     np.testing.assert_allclose(persisted[1][w], want[1], rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_inputs_that_dask_splits_train_like_the_same_chunks():
+    """A NumPy array bigger than dask's chunk size becomes several chunks: the steps take
+    their rows per chunk like a Dask array of those chunks (the row counts come from the
+    chunks, not from the whole array)."""
+    x, y, w, b, z, loss = logistic()
+    Xn, yn, _, _ = data()
+    start = {w: np.zeros(D), b: np.array(0.0)}
+    steps = dict(lr=0.5, epochs=1, steps_per_epoch=3, scheduler="sync")
+    with dask.config.set({"array.chunk-size": "8KiB"}):
+        split = da.from_array(Xn).chunks[0]
+        fitted, losses = sdd.sgd_over(loss, Xn, yn, start, [x, y], **steps)
+    assert len(split) > 1
+    want, want_losses = sdd.sgd_over(loss, da.from_array(Xn, chunks=(split, D)),
+                                     da.from_array(yn, chunks=(split,)), start, [x, y], **steps)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-12)
+    for p in (w, b):
+        np.testing.assert_allclose(fitted[p], want[p], rtol=1e-12, atol=1e-14)
 
 
 def test_sgd_over_equals_the_same_steps_in_one_process():
