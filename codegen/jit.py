@@ -17,6 +17,8 @@ Kernel fast-math: {"nsz", "arcp", "contract", "afn", "reassoc"} keeps every NaN/
 of these functions; ``fastmath=True`` (adds nnan, ninf) does not (measured: exp(1000) gives
 DBL_MAX, tanh(NaN) gives 1).
 """
+import functools
+import hashlib
 import pathlib
 import types as _pytypes
 
@@ -191,8 +193,8 @@ def _jit_namespace(strict, shared):
     Each function is rebuilt with a private copy of the modules' globals in which the
     primitives are the intrinsics above and the functions are their jitted versions, so calls
     between functions (tanh -> expm1, log_ndtr -> log1p) resolve to jitted code at compile time.
-    A public function's qualname carries the library digest (and ``_strict``): its Numba disk
-    cache entry is then never one compiled from other library files.
+    A public function's qualname carries ``_library_tag()`` (and ``_strict``): its Numba disk
+    cache entry is then never one compiled from other library files or flags.
     """
     namespace = {}
     for module in _MODULES:
@@ -211,7 +213,7 @@ def _jit_namespace(strict, shared):
         clone.__qualname__ = fn.__qualname__
         flags = _flags(module, name, strict)
         if flags.pop("cache", False):
-            clone.__qualname__ += ("_strict_" if strict else "_") + MATHLIB_DIGEST[:12]
+            clone.__qualname__ += ("_strict_" if strict else "_") + _library_tag()
             jitted[name] = _cached_njit(clone, nogil=False, **flags)
         else:
             jitted[name] = numba.njit(**flags)(clone)
@@ -235,6 +237,18 @@ def _jit_mathlib():
 MATHLIB_DIGEST = _cache_key.mathlib_digest()
 """Changes when a file of cache_key.KERNEL_LIBRARY changes (see cache_key.mathlib_digest)."""
 
+
+@functools.cache
+def _library_tag():
+    """A digest of the library files and of the kernels' fast-math flags, for the qualnames
+    of the functions kept in Numba's disk cache: Numba keys its cache by a function's
+    bytecode and signature only (not its globals, the functions it calls or its flags), so a
+    changed library or flag set must not find the old entries."""
+    from symdiff.codegen.render import FASTMATH
+    text = MATHLIB_DIGEST + repr(sorted(FASTMATH))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 MATH = _jit_mathlib()
 """name -> jitted function, for every function of the math library (public and private; the
 public elementary ones also as name + "_strict")."""
@@ -244,20 +258,20 @@ globals().update({k: f for k, f in MATH.items() if not k.startswith("_")})   # f
 
 def _jit_helpers():
     """name -> njit(cache=True) for every helper of codegen/helpers.py, the products with the
-    kernels' fast-math flags, and name + "_strict" -> a product without fast-math (the kernels
-    of fastmath=False; its own qualname, so the two never share a cache file). Compiled once
-    per dtype/layout into Numba's disk cache; a new kernel links the cached helper."""
+    kernels' fast-math flags, and name + "_strict" -> a product without fast-math. Compiled
+    once per dtype/layout into Numba's disk cache, under qualnames that carry
+    ``_library_tag()``; a new kernel links the cached helper."""
     from symdiff.codegen.render import FASTMATH
     out = {}
     for name in _helpers.FUNCTIONS:
         fn = getattr(_helpers, name)
-        if name not in _helpers.GEMMS:
-            out[name] = _cached_njit(fn)
-            continue
-        strict = _pytypes.FunctionType(fn.__code__, fn.__globals__, name + "_strict")
-        strict.__qualname__ = name + "_strict"
-        out[name] = _cached_njit(fn, fastmath=FASTMATH)
-        out[name + "_strict"] = _cached_njit(strict)
+        kinds = [("", {})] if name not in _helpers.GEMMS else \
+            [("", {"fastmath": FASTMATH}), ("_strict", {})]
+        for suffix, flags in kinds:
+            clone = _pytypes.FunctionType(fn.__code__, fn.__globals__, name + suffix)
+            clone.__qualname__ = f"{name}{suffix}_{_library_tag()}"
+            clone.__doc__ = fn.__doc__
+            out[name + suffix] = _cached_njit(clone, **flags)
     return out
 
 

@@ -271,8 +271,8 @@ def map_rows(f, *arrays, broadcast=()):
     followed by the ``broadcast`` values (parameters, the same for every chunk). f's outputs
     must have one row per input row (predictions, per-point losses, rows of a Jacobian).
     One output: one array; several: a list."""
-    blocks = _rows(arrays)
-    sizes = arrays[0].chunks[0] if isinstance(arrays[0], da.Array) else (len(arrays[0]),)
+    aligned = _aligned(arrays)           # a big NumPy array becomes several chunks
+    blocks, sizes = _rows(aligned), aligned[0].chunks[0]
     values = _send(broadcast) if broadcast else []
     calls = [delayed(_shipped(f), pure=True)(*b, *values) for b in blocks]
     outs = f.spec.outputs
@@ -323,19 +323,22 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
     steps = steps_per_epoch or max(1, min(sizes))
     velocity = {p: np.zeros_like(v) for p, v in params.items()}
     losses = []
-    for step in range(epochs * steps):
-        s = step % steps
-        values = _send(params.values())
-        cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
-        parts = _parts(kernel, blocks, values, groups, cuts)
-        total = _compute(_tree_sum(parts), scheduler, retries)
-        rows = sum(hi - lo for lo, hi in cuts)
-        losses.append(float(total[0]) / rows)
-        for p, g in zip(params, total[1:]):
-            velocity[p] = momentum * velocity[p] - lr * g / rows
-            params[p] = params[p] + velocity[p]
-        if callback is not None and callback(step, params, losses[-1]):
-            break
+    try:
+        for step in range(epochs * steps):
+            s = step % steps
+            values = _send(params.values())
+            cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
+            parts = _parts(kernel, blocks, values, groups, cuts)
+            total = _compute(_tree_sum(parts), scheduler, retries)
+            rows = sum(hi - lo for lo, hi in cuts)
+            losses.append(float(total[0]) / rows)
+            for p, g in zip(params, total[1:]):
+                velocity[p] = momentum * velocity[p] - lr * g / rows
+                params[p] = params[p] + velocity[p]
+            if callback is not None and callback(step, params, losses[-1]):
+                break
+    finally:
+        del held     # a traceback must not keep the persisted copies on the workers
     return params, np.array(losses)
 
 
@@ -381,17 +384,20 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
                for n in sizes]
     per_epoch = -(-max(len(b) for b in batches) // average_every)
     losses = []
-    for r in range(epochs * per_epoch):
-        k = (r % per_epoch) * average_every
-        values = _send(params.values())
-        parts = [delayed(_local_steps, pure=True)(kernel, lr, b[k:k + average_every],
-                                                  len(chunk), *chunk, *values)
-                 for b, chunk in zip(batches, blocks) if b[k:k + average_every]]
-        means, mean_loss = _weighted_mean(_compute(parts, scheduler, retries))
-        params = {p: np.asarray(m, dtype=p.dtype) for p, m in zip(params, means)}
-        losses.append(mean_loss)
-        if callback is not None and callback(r, params, mean_loss):
-            break
+    try:
+        for r in range(epochs * per_epoch):
+            k = (r % per_epoch) * average_every
+            values = _send(params.values())
+            parts = [delayed(_local_steps, pure=True)(kernel, lr, b[k:k + average_every],
+                                                      len(chunk), *chunk, *values)
+                     for b, chunk in zip(batches, blocks) if b[k:k + average_every]]
+            means, mean_loss = _weighted_mean(_compute(parts, scheduler, retries))
+            params = {p: np.asarray(m, dtype=p.dtype) for p, m in zip(params, means)}
+            losses.append(mean_loss)
+            if callback is not None and callback(r, params, mean_loss):
+                break
+    finally:
+        del held     # a traceback must not keep the persisted copies on the workers
     return params, np.array(losses)
 
 
@@ -401,8 +407,10 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     distributed value and gradient (jac=True); returns ({param: fitted value}, the
     OptimizeResult). ``options`` go to minimize (e.g. ``options={"maxiter": 100}``)."""
     from scipy.optimize import minimize
-    prepared = _prepare(loss, X, y, params, inputs, backend, reduction, hold=True)  # once
-    params = prepared[0]
+    # once per fit; in a list that the fit empties, so that a traceback does not keep the
+    # persisted copies (``_held``) on the workers
+    prepared = [_prepare(loss, X, y, params, inputs, backend, reduction, hold=True)]
+    params = prepared[0][0]
     shapes = [v.shape for v in params.values()]
     cuts = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
 
@@ -411,11 +419,15 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
                 for p, t, s in zip(params, np.split(theta, cuts), shapes)}
 
     def fun(theta):
-        value, grads = _value_and_grad(prepared, unpack(theta), scheduler, retries, reduction)
+        value, grads = _value_and_grad(prepared[0], unpack(theta), scheduler, retries,
+                                       reduction)
         return float(value), np.concatenate([np.ravel(grads[p]) for p in params])
 
     theta0 = np.concatenate([np.ravel(v) for v in params.values()]).astype(np.float64)
-    res = minimize(fun, theta0, jac=True, method=method, **options)
+    try:
+        res = minimize(fun, theta0, jac=True, method=method, **options)
+    finally:
+        prepared.clear()
     return unpack(res.x), res
 
 

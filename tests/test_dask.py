@@ -131,16 +131,21 @@ def test_a_local_cluster_of_two_worker_processes(cache_dir):
 
 def test_numpy_inputs_that_dask_splits_train_like_the_same_chunks():
     """A NumPy array bigger than dask's chunk size becomes several chunks: the steps take
-    their rows per chunk like a Dask array of those chunks (the row counts come from the
-    chunks, not from the whole array)."""
+    their rows per chunk like a Dask array of those chunks, and map_rows maps every chunk
+    (the row counts come from the chunks, not from the whole array)."""
     x, y, w, b, z, loss = logistic()
     Xn, yn, _, _ = data()
     start = {w: np.zeros(D), b: np.array(0.0)}
     steps = dict(lr=0.5, epochs=1, steps_per_epoch=3, scheduler="sync")
+    f = sd.compile([x, w, b], z, backend="numpy")
     with dask.config.set({"array.chunk-size": "8KiB"}):
         split = da.from_array(Xn).chunks[0]
         fitted, losses = sdd.sgd_over(loss, Xn, yn, start, [x, y], **steps)
+        scores = sdd.map_rows(f, Xn, broadcast=[np.ones(D), np.array(0.5)])
     assert len(split) > 1
+    assert scores.chunks[0] == split           # every chunk's rows, not the first's alone
+    np.testing.assert_allclose(scores.compute(scheduler="sync"), Xn.sum(axis=1) + 0.5,
+                               rtol=1e-12)
     want, want_losses = sdd.sgd_over(loss, da.from_array(Xn, chunks=(split, D)),
                                      da.from_array(yn, chunks=(split,)), start, [x, y], **steps)
     np.testing.assert_allclose(losses, want_losses, rtol=1e-12)
