@@ -238,6 +238,7 @@ def single_use(node):
     if not active:
         return True
     rw = active[-1]
+    rw.asked = True
     answer = rw.uses.get(node, 1) <= 1
     if rw.log is not None:
         rw.log.append((node, answer))
@@ -306,6 +307,7 @@ class Rewriter:
         # records for the passes of one rewrite (a weak lookup costs a weakref per node)
         self.known = {} if known is None else known
         self.log = None         # the single_use answers of the node being matched
+        self.asked = False      # did a rule ask single_use during this pass?
 
     def _settled(self, m):
         """Did no rule fire at ``m`` before, with the rules asking single_use the questions
@@ -429,4 +431,9 @@ def rewrite(outputs, rules, trace=None, max_firings=None, max_passes=8):
         if all(a is b for a, b in zip(new, outs)):
             break
         outs = new
+        # a pass normalizes every node after its sources, and each rule's result again: it
+        # ends at a fixed point unless a rule's answer depended on the consumer counts
+        # (single_use), which the pass changed. Then a pass over the new graph is needed.
+        if not rw.asked:
+            break
     return outs
