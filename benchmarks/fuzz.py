@@ -2,9 +2,10 @@
 
 Every seed is a graph of tests/graphgen.py with a random depth of 1 to ``--steps`` steps;
 the check is graphgen's own (``check_values``): the backend's [output] + gradients equal the
-interpreter's (rtol/atol 1e-10 in float64, 1e-5 of the output's scale in float32), and
-reverse mode agrees with forward mode. ``--dtype mixed`` makes odd seeds float32 (a batch
-then mixes float32 and float64 graphs in one kernel).
+interpreter's (rtol/atol 1e-10 in float64, 1e-5 of the output's scale in float32, or, for an
+ill-conditioned float32 graph, at most 4x the interpreter's own distance from the same graph
+in float64), and reverse mode agrees with forward mode. ``--dtype mixed`` makes odd seeds
+float32 (a batch then mixes float32 and float64 graphs in one kernel).
 
 A Numba compile costs seconds, so ``--batch K`` graphs share one compiled function (inputs:
 all their inputs; outputs: each graph's [output] + gradients). Keep K small: Numba's compile
@@ -37,7 +38,7 @@ import numpy as np
 import symdiff as sd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
-from graphgen import check_graph, check_values, random_graph, with_grads
+from graphgen import check_graph, check_values, float64_values, random_graph, with_grads
 
 os.environ.setdefault("SYMDIFF_TIERED", "0")   # time the compiled kernel, not the NumPy tier
 
@@ -91,8 +92,11 @@ def check_batch(seeds, backend, max_steps, dtype="float64"):
             suspects.append(s)
             continue
         mine, at = got[at:at + len(outs)], at + len(outs)
+        dt = dtype_of(s, dtype)
+        exact = float64_values(s, ins, outs[0], env, steps=depth(s, max_steps), dim=f"n{s}",
+                               dtype=dt) if dt == "float32" else None
         try:
-            check_values(s, ins, outs, env, mine)
+            check_values(s, ins, outs, env, mine, exact=exact)
         except Exception as e:                 # noqa: BLE001
             suspects.append(s)
             batch_error = batch_error or _brief(e)

@@ -15,6 +15,7 @@ caller that compiled several graphs into one function (the fuzz script's batches
 import numpy as np
 
 import symdiff as sd
+from symdiff.graph import toposort
 
 
 def _concrete_axes(x):
@@ -144,17 +145,22 @@ def with_grads(inputs, out):
 F32_TOL = 1e-5
 
 
-def check_values(seed, inputs, outputs, env, got, rtol=1e-10, atol=1e-10):
+def check_values(seed, inputs, outputs, env, got, rtol=1e-10, atol=1e-10, exact=None):
     """Assert that ``got``, a backend's values of ``outputs = with_grads(inputs, out)`` at
     ``env``, equal the interpreter's, and that reverse mode agrees with forward mode:
     <grad, v> = jvp(v) for a random direction v (seeded by ``seed + 1``). A float32 graph
-    is compared within ``F32_TOL`` of each output's scale 1 + max|value|."""
+    is compared within ``F32_TOL`` of each output's scale 1 + max|value|, or, where that
+    fails and ``exact()`` gives the outputs' float64 values (``float64_values``), by
+    ``accurate_as_interpreter``."""
     want = sd.evaluate(outputs, env)
     single = outputs[0].dtype == "float32"
     for i, (g, w) in enumerate(zip(got, want)):
         assert g.dtype == w.dtype, f"seed {seed}: output {i} is {g.dtype}, want {w.dtype}"
         if single:
             rtol, atol = F32_TOL, F32_TOL * (1 + float(np.max(np.abs(w), initial=0)))
+            if exact is not None and not np.allclose(g, w, rtol=rtol, atol=atol):
+                accurate_as_interpreter(seed, i, g, w, exact()[i], atol)
+                continue
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"seed {seed}: "
                                    f"output {i} of [out] + grads w.r.t. {[v.name for v in inputs]}")
     rng = np.random.default_rng(seed + 1)
@@ -170,10 +176,43 @@ def check_values(seed, inputs, outputs, env, got, rtol=1e-10, atol=1e-10):
         f"seed {seed}: forward mode {fwd!r} != reverse mode {rev!r}"
 
 
+def accurate_as_interpreter(seed, i, g, w, exact, atol):
+    """float32 output ``g`` of a backend at most 4x as far from the float64 value ``exact``
+    of the same graph at the same inputs as the float32 interpreter's ``w`` is (plus
+    ``atol``). For ill-conditioned graphs: sin of a large cumsum, say, turns the float32
+    rounding of its argument (which depends on the order of a sum, free under the kernels'
+    reassociation) into errors beyond F32_TOL in every float32 evaluation, the interpreter's
+    included (seed 7709: interpreter 1.3e-5 and kernel 3.7e-5 from the float64 value)."""
+    exact = np.asarray(exact, np.float64)
+    mine = np.abs(np.asarray(g, np.float64) - exact)
+    bound = 4 * np.abs(np.asarray(w, np.float64) - exact) + atol
+    bad = ~(mine <= bound)
+    assert not bad.any(), (f"seed {seed}: output {i}: {int(bad.sum())} values further from "
+                           f"the float64 value than 4x the float32 interpreter's error: "
+                           f"{mine[bad][:3]} > {bound[bad][:3]}")
+
+
+def float64_values(seed, inputs, out32, env, **kwargs):
+    """A function giving the float64 values of ``with_grads(inputs, out32)``, the float32
+    graph ``random_graph(seed, **kwargs)``, at ``env``: the same graph built in float64, at
+    the same inputs upcast. Checks that the two graphs have the same ops, node for node."""
+    def values():
+        ins, out, _ = random_graph(seed, **{**kwargs, "dtype": "float64"})
+        same = [(a.op, a.shape) for a in toposort([out32])] == \
+            [(a.op, a.shape) for a in toposort([out])]
+        assert same, f"seed {seed}: the float64 graph differs from the float32 one"
+        up = {v64: np.asarray(env[v32], np.float64) if env[v32].dtype == np.float32
+              else env[v32] for v32, v64 in zip(inputs, ins)}
+        return sd.evaluate(with_grads(ins, out), up)
+    return values
+
+
 def check_graph(seed, backend="numba", **kwargs):
     """Compile ``random_graph(seed, **kwargs)`` with its gradients on ``backend`` and
     ``check_values`` the result (``dtype="float32"`` among the keywords for a float32 graph)."""
     inputs, out, env = random_graph(seed, **kwargs)
     outputs = with_grads(inputs, out)
     f = sd.compile(inputs, outputs, backend=backend)
-    check_values(seed, inputs, outputs, env, f(*[env[v] for v in inputs]))
+    exact = float64_values(seed, inputs, out, env, **kwargs) if out.dtype == "float32" \
+        else None
+    check_values(seed, inputs, outputs, env, f(*[env[v] for v in inputs]), exact=exact)
