@@ -307,7 +307,7 @@ class Rewriter:
         # records for the passes of one rewrite (a weak lookup costs a weakref per node)
         self.known = {} if known is None else known
         self.log = None         # the single_use answers of the node being matched
-        self.asked = False      # did a rule ask single_use during this pass?
+        self.asked = False      # did this pass depend on consumer counts (single_use)?
 
     def _settled(self, m):
         """Did no rule fire at ``m`` before, with the rules asking single_use the questions
@@ -320,6 +320,7 @@ class Rewriter:
             self.known[m] = rec
         if not rec:
             return True
+        self.asked = True           # settled by consumer counts: they count as asked
         uses = self.uses
         return all((uses.get(m if q is None else q, 1) <= 1) is a for q, a in rec)
 
