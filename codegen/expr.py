@@ -8,13 +8,17 @@ and ``argmax_mask`` compare an index with a loop variable. The op -> code table 
 """
 from symdiff.ops import Op
 
+from . import specialmath
+
 # math functions owned by the emitter (codegen/mathlib.py, specialmath.py), by op and dtype
 # suffix; LIBM has the alternative (math="libm") of the elementary ones
 MATH = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.TANH: "tanh",
         Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus", Op.LGAMMA: "lgamma",
         Op.DIGAMMA: "digamma", Op.POLYGAMMA: "polygamma", Op.ERF: "erf", Op.ERFC: "erfc",
         Op.LOG_NDTR: "log_ndtr"}
-SPECIAL = frozenset({Op.LGAMMA, Op.DIGAMMA, Op.POLYGAMMA, Op.ERF, Op.ERFC, Op.LOG_NDTR})  # called
+# the special functions (codegen/specialmath.py): called, one copy for every kernel (no
+# "_strict" copy without fast-math, jit.py compiles them without it)
+SPECIAL = frozenset(op for op, name in MATH.items() if (name, "float64") in specialmath.FUNCTIONS)
 ORDER_ARG = frozenset({Op.POLYGAMMA})    # the node's arg is a leading argument: polygamma_f64(n, x)
 LIBM = {Op.EXP: "np.exp({0})", Op.LOG: "np.log({0})", Op.LOG1P: "np.log1p({0})",
         Op.EXPM1: "np.expm1({0})", Op.TANH: "np.tanh({0})",

@@ -270,7 +270,10 @@ def check_overlaps(spec, args, outs=(), state=True):
             if j is not None:
                 raise ArgumentError(f"out[{i}] overlaps {what(j)}: outputs are written while "
                                     f"inputs are read")
-            seen = None if seen is None or owner is None else seen | {id(owner)}
+            if owner is None:
+                seen = None                  # memory of unknown owner: test every later one
+            elif seen is not None:
+                seen.add(id(owner))
         written.append((i, o))
 
 
