@@ -23,6 +23,7 @@ so is the gradient. The chunks' results are added by a tree reduction.
 >>> float(value), grads[w].shape
 (10.0, (3,))
 """
+import contextlib
 import hashlib
 import pickle
 
@@ -258,7 +259,7 @@ def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=N
 
 def _value_and_grad(prepared, params, scheduler, retries, reduction):
     """value_and_grad_over at ``params`` with the kernel and chunks of ``_prepare``."""
-    _, kernel, blocks, sizes, groups, _ = prepared
+    _, kernel, blocks, sizes, groups = prepared[:5]
     values = _send(params.values())
     total = _compute(_tree_sum(_parts(kernel, blocks, values, groups)), scheduler, retries)
     if reduction == "mean":
@@ -306,6 +307,18 @@ def _prepare(loss, X, y, params, inputs, backend, reduction, hold=False):
     return params, kernel, _rows(data), data[0].chunks[0], _placement(data), data
 
 
+@contextlib.contextmanager
+def _fitting(loss, X, y, params, inputs, backend, reduction):
+    """``_prepare(..., hold=True)`` for the length of a fit (its first five items): the
+    arrays it persisted stay alive until the fit ends and are dropped then, also when it
+    raises (a traceback kept after an error would otherwise hold them on the workers)."""
+    prepared = _prepare(loss, X, y, params, inputs, backend, reduction, hold=True)
+    try:
+        yield prepared[:5]
+    finally:
+        prepared = None
+
+
 def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, momentum=0.0,
              backend="numba", scheduler=None, retries=None, callback=None, reduction="sum"):
     """Synchronous data-parallel mini-batch SGD: each step takes the next slice of every row
@@ -317,13 +330,11 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
     on the client after every step; returning True stops the fit. With
     ``reduction="mean"`` (a loss that averages its rows) g is the rows times that mean, so
     the update is the same."""
-    # held: the arrays under the blocks, persisted ones alive until the fit returns
-    params, kernel, blocks, sizes, groups, held = _prepare(loss, X, y, params, inputs,
-                                                           backend, reduction, hold=True)
-    steps = steps_per_epoch or max(1, min(sizes))
-    velocity = {p: np.zeros_like(v) for p, v in params.items()}
-    losses = []
-    try:
+    with _fitting(loss, X, y, params, inputs, backend, reduction) as prepared:
+        params, kernel, blocks, sizes, groups = prepared
+        steps = steps_per_epoch or max(1, min(sizes))
+        velocity = {p: np.zeros_like(v) for p, v in params.items()}
+        losses = []
         for step in range(epochs * steps):
             s = step % steps
             values = _send(params.values())
@@ -337,8 +348,6 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
                 params[p] = params[p] + velocity[p]
             if callback is not None and callback(step, params, losses[-1]):
                 break
-    finally:
-        del held     # a traceback must not keep the persisted copies on the workers
     return params, np.array(losses)
 
 
@@ -377,14 +386,12 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
     Returns ({param: fitted value}, the mean training loss of every round).
     ``callback(round, params, loss)`` runs on the client after every round; True stops.
     ``reduction="mean"`` for a loss that averages its rows (g / b is then that mean)."""
-    # held: the arrays under the blocks, persisted ones alive until the fit returns
-    params, kernel, blocks, sizes, _, held = _prepare(loss, X, y, params, inputs, backend,
-                                                      reduction, hold=True)
-    batches = [[(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
-               for n in sizes]
-    per_epoch = -(-max(len(b) for b in batches) // average_every)
-    losses = []
-    try:
+    with _fitting(loss, X, y, params, inputs, backend, reduction) as prepared:
+        params, kernel, blocks, sizes, _ = prepared
+        batches = [[(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
+                   for n in sizes]
+        per_epoch = -(-max(len(b) for b in batches) // average_every)
+        losses = []
         for r in range(epochs * per_epoch):
             k = (r % per_epoch) * average_every
             values = _send(params.values())
@@ -396,8 +403,6 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
             losses.append(mean_loss)
             if callback is not None and callback(r, params, mean_loss):
                 break
-    finally:
-        del held     # a traceback must not keep the persisted copies on the workers
     return params, np.array(losses)
 
 
@@ -407,27 +412,22 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     distributed value and gradient (jac=True); returns ({param: fitted value}, the
     OptimizeResult). ``options`` go to minimize (e.g. ``options={"maxiter": 100}``)."""
     from scipy.optimize import minimize
-    # once per fit; in a list that the fit empties, so that a traceback does not keep the
-    # persisted copies (``_held``) on the workers
-    prepared = [_prepare(loss, X, y, params, inputs, backend, reduction, hold=True)]
-    params = prepared[0][0]
-    shapes = [v.shape for v in params.values()]
-    cuts = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+    with _fitting(loss, X, y, params, inputs, backend, reduction) as prepared:   # once
+        params = prepared[0]
+        shapes = [v.shape for v in params.values()]
+        cuts = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
 
-    def unpack(theta):
-        return {p: t.reshape(s).astype(p.dtype)
-                for p, t, s in zip(params, np.split(theta, cuts), shapes)}
+        def unpack(theta):
+            return {p: t.reshape(s).astype(p.dtype)
+                    for p, t, s in zip(params, np.split(theta, cuts), shapes)}
 
-    def fun(theta):
-        value, grads = _value_and_grad(prepared[0], unpack(theta), scheduler, retries,
-                                       reduction)
-        return float(value), np.concatenate([np.ravel(grads[p]) for p in params])
+        def fun(theta):
+            value, grads = _value_and_grad(prepared, unpack(theta), scheduler, retries,
+                                           reduction)
+            return float(value), np.concatenate([np.ravel(grads[p]) for p in params])
 
-    theta0 = np.concatenate([np.ravel(v) for v in params.values()]).astype(np.float64)
-    try:
+        theta0 = np.concatenate([np.ravel(v) for v in params.values()]).astype(np.float64)
         res = minimize(fun, theta0, jac=True, method=method, **options)
-    finally:
-        prepared.clear()
     return unpack(res.x), res
 
 
