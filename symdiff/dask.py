@@ -95,11 +95,23 @@ def _arrive(name, blob, row_sums):
     return _Shipped(_arrived[name], row_sums, blob)
 
 
-def _client():
+def _client(scheduler=None):
+    """The dask.distributed client that ``dask.compute(..., scheduler=scheduler)`` runs on:
+    ``scheduler`` itself when it is a ``Client``, the default client when it is None or
+    "distributed", and None for a local scheduler ("sync", "threads", "processes", a get
+    function) or when there is no client: then nothing is persisted, grouped by worker or
+    sent as cluster keys, even if some other client is the default."""
     try:
-        from distributed import get_client
+        from distributed import Client, get_client
+    except ImportError:
+        return None
+    if isinstance(scheduler, Client):
+        return scheduler
+    if scheduler is not None and scheduler not in ("distributed", "dask.distributed"):
+        return None
+    try:
         return get_client()
-    except (ImportError, ValueError):
+    except ValueError:                 # no client in this process
         return None
 
 
@@ -123,14 +135,13 @@ def _rows(arrays):
     return [list(blocks) for blocks in zip(*out)]
 
 
-def _held(arrays):
+def _held(arrays, client):
     """``arrays`` (aligned), with those computed from data persisted on the cluster (X.astype,
     labels encoded from a persisted y) persisted too: a fit of many steps would otherwise
     compute them again at every step, one task per chunk, and its steps could not run one
     task per worker thread (``_placement``). They stay in the workers' memory for as long as
     the fit holds them. Arrays with no persisted data under them are left lazy (holding a
-    generated dataset is the caller's choice)."""
-    client = _client()
+    generated dataset is the caller's choice). ``client``: the fit's (None: leave them)."""
     if client is None:
         return arrays
     from dask.core import flatten
@@ -150,16 +161,16 @@ def _held(arrays):
     return out
 
 
-def _placement(data):
+def _placement(data, client):
     """Groups of row-chunk indices, one per thread of the worker that holds the chunks of
-    ``data[0]`` in memory (each in chunk order), or None: no dask.distributed client, or the
+    ``data[0]`` in memory (each in chunk order), or None: no dask.distributed ``client``, or the
     first array is not persisted on the cluster with one chunk per row block.
 
     One task per group instead of one per chunk: dask.distributed costs about 2 ms per task
     here, so a step over 64 small chunks cost ~150 ms of scheduling. dask's scheduler runs
     each group's task on the worker that holds most of its data, that is, where its chunks
     are; nothing moves but the small arrays (labels) that live elsewhere."""
-    client, first = _client(), data[0]
+    first = data[0]
     if client is None or not isinstance(first, da.Array) or \
             any(len(c) != 1 for c in first.chunks[1:]):
         return None
@@ -224,21 +235,21 @@ def _compute(total, scheduler, retries):
     """Compute one delayed result. ``retries`` (a dask.distributed client only) re-runs a
     task that failed or whose worker died that many times; lost inputs are recomputed from
     the graph, so the result does not change."""
-    if retries and _client() is not None:
+    if retries and _client(scheduler) is not None:
         (out,) = dask.compute(total, scheduler=scheduler, retries=retries)
     else:
         (out,) = dask.compute(total, scheduler=scheduler)
     return out
 
 
-def _send(values):
+def _send(values, client):
     """Parameter values as task arguments. With a client: one graph key per value, holding it
     as a literal (under a fresh name, so nothing hashes the array); a worker that needs it
     fetches it once. Not ``client.scatter(broadcast=True)``: a worker that dies during a
     broadcast leaves the scheduler retrying the dead worker forever (dask/distributed#5704,
     seen here as a hang), and scattered data lost with a worker cannot be recomputed, while a
-    literal key can (``retries=``)."""
-    if _client() is None:
+    literal key can (``retries=``). ``client``: the one that computes (None: values as they are)."""
+    if client is None:
         return list(values)
     import uuid
     return [delayed(v, name=f"symdiff-value-{uuid.uuid4().hex}") for v in values]
@@ -253,14 +264,14 @@ def value_and_grad_over(loss, X, y, params, inputs, backend="numba", scheduler=N
     client) survives workers that die during the call. ``reduction="mean"`` for a loss that
     is a mean over rows (plus penalties): the result is then the mean over all rows,
     sum_c n_c L_c / N."""
-    prepared = _prepare(loss, X, y, params, inputs, backend, reduction)
+    prepared = _prepare(loss, X, y, params, inputs, backend, reduction, scheduler)
     return _value_and_grad(prepared, prepared[0], scheduler, retries, reduction)
 
 
 def _value_and_grad(prepared, params, scheduler, retries, reduction):
     """value_and_grad_over at ``params`` with the kernel and chunks of ``_prepare``."""
     _, kernel, blocks, sizes, groups = prepared[:5]
-    values = _send(params.values())
+    values = _send(params.values(), _client(scheduler))
     total = _compute(_tree_sum(_parts(kernel, blocks, values, groups)), scheduler, retries)
     if reduction == "mean":
         total = [t / t.dtype.type(sum(sizes)) for t in total]
@@ -274,7 +285,7 @@ def map_rows(f, *arrays, broadcast=()):
     One output: one array; several: a list."""
     aligned = _aligned(arrays)           # a big NumPy array becomes several chunks
     blocks, sizes = _rows(aligned), aligned[0].chunks[0]
-    values = _send(broadcast) if broadcast else []
+    values = _send(broadcast, _client()) if broadcast else []
     calls = [delayed(_shipped(f), pure=True)(*b, *values) for b in blocks]
     outs = f.spec.outputs
     result = []
@@ -286,7 +297,7 @@ def map_rows(f, *arrays, broadcast=()):
     return result[0] if len(result) == 1 else result
 
 
-def _prepare(loss, X, y, params, inputs, backend, reduction, hold=False):
+def _prepare(loss, X, y, params, inputs, backend, reduction, scheduler, hold=False):
     """Parameter copies in their dtypes, the cached kernel (results summed over rows), each
     row chunk's blocks, the chunks' row counts, and the chunks grouped by worker (or None).
     ``hold``: for a fit of many steps, persist the arrays computed from persisted data
@@ -299,20 +310,20 @@ def _prepare(loss, X, y, params, inputs, backend, reduction, hold=False):
     data = [X] if y is None else [X, y]
     if len(inputs) != len(data):
         raise ValueError(f"symdiff.dask: {len(inputs)} inputs for {len(data)} arrays")
-    data = _aligned(data)
+    data, client = _aligned(data), _client(scheduler)
     if hold:
-        data = _held(data)
+        data = _held(data, client)
     kernel = _shipped(_value_and_grad_kernel(loss, params, inputs, backend),
                       reduction == "mean")
-    return params, kernel, _rows(data), data[0].chunks[0], _placement(data), data
+    return params, kernel, _rows(data), data[0].chunks[0], _placement(data, client), data
 
 
 @contextlib.contextmanager
-def _fitting(loss, X, y, params, inputs, backend, reduction):
+def _fitting(loss, X, y, params, inputs, backend, reduction, scheduler):
     """``_prepare(..., hold=True)`` for the length of a fit (its first five items): the
     arrays it persisted stay alive until the fit ends and are dropped then, also when it
     raises (a traceback kept after an error would otherwise hold them on the workers)."""
-    prepared = _prepare(loss, X, y, params, inputs, backend, reduction, hold=True)
+    prepared = _prepare(loss, X, y, params, inputs, backend, reduction, scheduler, hold=True)
     try:
         yield prepared[:5]
     finally:
@@ -330,14 +341,14 @@ def sgd_over(loss, X, y, params, inputs, lr, epochs=1, steps_per_epoch=None, mom
     on the client after every step; returning True stops the fit. With
     ``reduction="mean"`` (a loss that averages its rows) g is the rows times that mean, so
     the update is the same."""
-    with _fitting(loss, X, y, params, inputs, backend, reduction) as prepared:
+    with _fitting(loss, X, y, params, inputs, backend, reduction, scheduler) as prepared:
         params, kernel, blocks, sizes, groups = prepared
         steps = steps_per_epoch or max(1, min(sizes))
         velocity = {p: np.zeros_like(v) for p, v in params.items()}
         losses = []
         for step in range(epochs * steps):
             s = step % steps
-            values = _send(params.values())
+            values = _send(params.values(), _client(scheduler))
             cuts = [(s * n // steps, (s + 1) * n // steps) for n in sizes]
             parts = _parts(kernel, blocks, values, groups, cuts)
             total = _compute(_tree_sum(parts), scheduler, retries)
@@ -386,7 +397,7 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
     Returns ({param: fitted value}, the mean training loss of every round).
     ``callback(round, params, loss)`` runs on the client after every round; True stops.
     ``reduction="mean"`` for a loss that averages its rows (g / b is then that mean)."""
-    with _fitting(loss, X, y, params, inputs, backend, reduction) as prepared:
+    with _fitting(loss, X, y, params, inputs, backend, reduction, scheduler) as prepared:
         params, kernel, blocks, sizes, _ = prepared
         batches = [[(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
                    for n in sizes]
@@ -394,7 +405,7 @@ def local_sgd_over(loss, X, y, params, inputs, lr, epochs=1, batch_size=32, aver
         losses = []
         for r in range(epochs * per_epoch):
             k = (r % per_epoch) * average_every
-            values = _send(params.values())
+            values = _send(params.values(), _client(scheduler))
             parts = [delayed(_local_steps, pure=True)(kernel, lr, b[k:k + average_every],
                                                       len(chunk), *chunk, *values)
                      for b, chunk in zip(batches, blocks) if b[k:k + average_every]]
@@ -412,7 +423,7 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     distributed value and gradient (jac=True); returns ({param: fitted value}, the
     OptimizeResult). ``options`` go to minimize (e.g. ``options={"maxiter": 100}``)."""
     from scipy.optimize import minimize
-    with _fitting(loss, X, y, params, inputs, backend, reduction) as prepared:   # once
+    with _fitting(loss, X, y, params, inputs, backend, reduction, scheduler) as prepared:   # once
         params = prepared[0]
         shapes = [v.shape for v in params.values()]
         cuts = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]

@@ -93,27 +93,31 @@ def test_a_local_cluster_of_two_worker_processes(cache_dir):
         workers = client.run(lambda: __import__("os").getpid())
         # data persisted on the workers: one task per worker thread sums its own chunks
         Xp, Yp = client.persist([da.from_array(Xn, chunks=(100, D)), da.from_array(yn, 100)])
-        groups = sdd._placement([Xp, Yp])
+        groups = sdd._placement([Xp, Yp], client)
         who = client.who_has(client.futures_of(Xp))
         keys = [k[0] for k in Xp.__dask_keys__()]
         where = [{who[keys[i]][0] for i in g} for g in groups]
-        persisted = sdd.value_and_grad_over(loss, Xp, Yp, params, [x, y])
-        derived = sdd._placement([Xp * 1.0, Yp])       # chunks not in memory: one task each
+        persisted = sdd.value_and_grad_over(loss, Xp, Yp, params, [x, y], scheduler=client)
+        derived = sdd._placement([Xp * 1.0, Yp], client)       # chunks not in memory: one task each
         # a fit holds arrays computed from persisted ones (Xp * 1.0), so its steps group too;
         # persisted and lazily generated arrays stay as they are
         lazy = da.from_array(Xn, chunks=(100, D))
-        held = sdd._held([Xp * 1.0, Yp, lazy])
-        regrouped = sdd._placement(held[:2])
+        held = sdd._held([Xp * 1.0, Yp, lazy], client)
+        regrouped = sdd._placement(held[:2], client)
         steps = dict(lr=0.5, epochs=2, steps_per_epoch=5)
         fit_p, _ = sdd.sgd_over(loss, Xp, Yp, params, [x, y], **steps)
         fit_d, _ = sdd.sgd_over(loss, Xp * 1.0, Yp, params, [x, y], **steps)
         # the held chunks live as long as the fit's prepared data (time for a release to
         # reach the scheduler; a dropped hold fails with "lost dependencies")
         # (Xp + 0.0: keys no other array of the test holds)
-        prepared = sdd._prepare(loss, Xp + 0.0, Yp, params, [x, y], "numba", "sum", hold=True)
+        prepared = sdd._prepare(loss, Xp + 0.0, Yp, params, [x, y], "numba", "sum", None,
+                                hold=True)
         gc.collect()
         time.sleep(0.5)
         later = sdd._value_and_grad(prepared, prepared[0], None, None, "sum")
+        # which client a call uses follows its scheduler= (a local scheduler: none)
+        chosen = [sdd._client(s) for s in (None, "distributed", client, "sync", "threads")]
+    assert chosen == [client, client, client, None, None] and sdd._client() is None
     assert held[1] is Yp and held[2] is lazy and held[0] is not Xp
     assert sorted(sum(regrouped, [])) == list(range(10)) and len(regrouped) <= 2
     for p in (w, b):
