@@ -18,7 +18,7 @@ from .printing import label
 class Pat:
     """A node pattern; build with ``Pat.var``, ``Pat.const``, ``P(op, ...)`` and operators."""
 
-    __slots__ = ("op", "src", "name", "pred", "ids", "src_ids")
+    __slots__ = ("op", "src", "name", "pred", "ids", "src_ids", "order", "src_sorted")
 
     def __init__(self, op=None, src=None, name=None, pred=None):
         self.op = op if op is None or isinstance(op, frozenset) else frozenset([op])
@@ -27,6 +27,11 @@ class Pat:
         # of simplify), and those of the source patterns, for a quick first test
         self.ids = None if self.op is None else frozenset(map(id, self.op))
         self.src_ids = None if src is None else tuple(p.ids for p in src)
+        # sources are matched cheapest test first (an op test before a predicate such as
+        # finite() or single_use): a match binds the same captures in any order
+        self.order = None if src is None else sorted(range(len(src)), key=lambda i: (
+            src[i].ids is None, src[i].pred is not None))
+        self.src_sorted = None if src is None else tuple(src[i] for i in self.order)
 
     @staticmethod
     def var(name, pred=None):
@@ -37,8 +42,11 @@ class Pat:
     def const(value=None, name=None):
         """A constant whose elements all equal ``value`` (any value when None); captured as ``name``."""
         if value is None:
-            return Pat(None, None, name, lambda n: uniform_value(n) is not None)
-        return Pat(None, None, name, lambda n: uniform_value(n) == value)
+            pat = Pat(None, None, name, lambda n: uniform_value(n) is not None)
+        else:
+            pat = Pat(None, None, name, lambda n: uniform_value(n) == value)
+        pat.ids = _CONST_IDS        # the ops uniform_value looks through: a quick first test
+        return pat
 
     def __add__(self, o): return P(Op.ADD, self, o)
     def __radd__(self, o): return P(Op.ADD, o, self)
@@ -84,11 +92,12 @@ class Pat:
         if self.src is None:
             yield caps
             return
-        if len(self.src) != len(node.src):
+        src = node.src
+        if len(self.src) != len(src):
             return
-        yield from _match_all(self.src, node.src, caps)
-        if id(node.op) in _COMMUTATIVE and len(node.src) == 2:
-            yield from _match_all(self.src[::-1], node.src, caps)
+        yield from _match_all(self.src_sorted, [src[i] for i in self.order], caps)
+        if id(node.op) in _COMMUTATIVE and len(src) == 2:      # pattern i against node 1 - i
+            yield from _match_all(self.src_sorted, [src[1 - i] for i in self.order], caps)
 
     def _here(self, node, caps):
         """``caps`` with ``node`` bound when it fits this pattern's op, predicate and name
@@ -106,6 +115,7 @@ class Pat:
 
 
 _COMMUTATIVE = frozenset(map(id, COMMUTATIVE))
+_CONST_IDS = frozenset(map(id, (Op.CONST, Op.BROADCAST_TO, Op.RESHAPE)))
 
 
 def _match_all(pats, nodes, caps):
@@ -354,10 +364,10 @@ class Rewriter:
                 done[n] = n           # what _at_root would conclude, without matching again
                 continue
             if m is not n:
-                self.uses[m] = self.uses.get(m, 0) + self.uses.get(n, 1)
+                self.uses[m] = self.uses.get(m, 0) + self.uses.get(n, 0)
             out = self._at_root(m)
             if out is not m:
-                self.uses[out] = self.uses.get(out, 0) + self.uses.get(m, 1)
+                self.uses[out] = self.uses.get(out, 0) + self.uses.get(m, 0)
             self.done[n] = out
         return self.done[root]
 
