@@ -63,9 +63,19 @@ def _scalar(value, like):
 
 
 # --- folding -----------------------------------------------------------------------------
+_UNFOLDED = frozenset(map(id, LEAVES | {Op.BROADCAST_TO}))      # ids: hashing an Enum is slow
+_CONST_OPS = frozenset(map(id, (Op.CONST, Op.BROADCAST_TO, Op.RESHAPE)))   # is_const's ops
+
+
 def _foldable(n):
-    return n.op not in LEAVES and n.op is not Op.BROADCAST_TO and n.src and all(
-        is_const(s) for s in n.src)
+    """Is ``n`` an operation (not a leaf or a broadcast) whose sources are all constant?
+    (Tried on every node: the op tests come before is_const.)"""
+    if id(n.op) in _UNFOLDED or not n.src:
+        return False
+    for s in n.src:
+        if id(s.op) not in _CONST_OPS or not is_const(s):
+            return False
+    return True
 
 
 def _fold(n):
