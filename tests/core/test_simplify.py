@@ -161,6 +161,24 @@ def test_commuted_products_merge():
     assert sd.simplify(x * y + y * x) is sd.simplify(2.0 * (y * x))
 
 
+def test_a_chain_of_quotients_by_one_divisor_merges_into_one_quotient():
+    """sum_i s_i / z -> (sum_i s_i) / z for 12 terms, and the value kept. Each merged
+    quotient is a node a rule built, used once: it must count as one consumer (it counted
+    two, so the guarded rule merged one more term per pass and stopped at the pass cap)."""
+    from symdiff.graph import toposort
+    from symdiff.ops import Op
+    z = sd.var("z", ())
+    terms = [sd.var(f"a{i}", ("n",)) for i in range(12)]
+    total = 0
+    for a in terms:
+        total = total + sd.sum(sd.exp(a)) / z
+    (out,) = sd.simplify([total])
+    assert sum(n.op is Op.DIV for n in toposort([out])) == 1
+    env = {a: np.linspace(-1, 1, 5) * (i + 1) for i, a in enumerate(terms)}
+    env[z] = np.array(3.0)
+    np.testing.assert_allclose(sd.evaluate(out, env), sd.evaluate(total, env), rtol=1e-14)
+
+
 def test_trace_records_rule_before_and_after():
     _, trace = sd.simplify(sd.log(sd.sigmoid(x * 1.0)), trace=True)
     assert ("x * 1 -> x", "x * 1", "x") in trace
