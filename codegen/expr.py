@@ -33,13 +33,16 @@ CODE = {
 }
 CAST = {"float32": "np.float32", "float64": "np.float64", "int64": "np.int64", "bool": "bool"}
 _PROMOTE = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
+_COMPARE = (Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE)
 
 
 def natural_dtype(n):
     """The dtype numba gives the Python expression of ``n`` before any cast."""
-    if n.op in (Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE):
+    if n.op in _COMPARE:
         return "bool"
     srcs = [s.dtype for s in (n.src[1:] if n.op is Op.WHERE else n.src)]
+    if n.op is not Op.DIV and all(d == n.dtype for d in srcs) and n.dtype != "bool":
+        return n.dtype              # one dtype throughout: the common case, no promotion
     top = max(srcs, key=_PROMOTE.__getitem__)
     if top == "float32" and "int64" in srcs:
         return "float64"
@@ -52,8 +55,10 @@ def natural_dtype(n):
 
 def child_index(idx, shape, src_shape):
     """Index of a source broadcast against ``shape`` (numpy: right-aligned, size 1 -> 0)."""
+    if src_shape == shape and 1 not in shape:
+        return tuple(idx)           # same shape, no size-1 axis: the same index
     k = len(shape) - len(src_shape)
-    return tuple("0" if d == 1 else idx[k + i] for i, d in enumerate(src_shape))
+    return tuple(["0" if d == 1 else i for d, i in zip(src_shape, idx[k:])])
 
 
 class Body:
