@@ -26,9 +26,8 @@ import symdiff.dask as sdd  # noqa: E402
 D, H, CHUNKS, ROWS = 784, 256, 64, 4
 
 
-def scatter_send(values):
-    """The former _send: every value scattered to every worker."""
-    client = sdd._client()
+def scatter_send(values, client):
+    """The former _send: every value scattered to every worker of ``client``."""
     if client is None:
         return list(values)
     return client.scatter(list(values), broadcast=True, hash=False)

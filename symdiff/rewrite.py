@@ -364,10 +364,10 @@ class Rewriter:
                 done[n] = n           # what _at_root would conclude, without matching again
                 continue
             if m is not n:
-                self.uses[m] = self.uses.get(m, 0) + self.uses.get(n, 0)
+                self.uses[m] = self.uses.get(m, 0) + self.uses.get(n, 1)
             out = self._at_root(m)
             if out is not m:
-                self.uses[out] = self.uses.get(out, 0) + self.uses.get(m, 0)
+                self.uses[out] = self.uses.get(out, 0) + self.uses.get(m, 1)
             self.done[n] = out
         return self.done[root]
 
@@ -410,6 +410,11 @@ class Rewriter:
                 if self.budget < 0:
                     raise RuntimeError(f"rewrite did not terminate (last rule: {rule.name})")
             self.log = None
+            # the replacement takes over m's consumers once it is normalized (below and in
+            # normalize); a node the rule built has none of its own before that (counting
+            # one made a merged node look shared to single_use). Nodes inside it keep the
+            # default: one consumer, their parent in the replacement.
+            self.uses.setdefault(new, 0)
             out = self.normalize(new)
             self.done[m] = out
             return out
