@@ -81,5 +81,32 @@ def scratch(out, arena, start, n):
     return arena[start:start + n]
 
 
+def scratch_nd(out, arena, start, shape):
+    """``scratch`` of prod(shape) elements as an array of ``shape``, a tuple of int64 (a
+    literal int in it would make Numba compile this helper once per constant). The reshape
+    is compiled once here, not in every kernel: ~70 ms of Numba for the XOR kernel's two
+    views (1.00 -> 0.85 s of cold compile, measured).
+
+    >>> import numpy as np
+    >>> scratch_nd(np.zeros(3), np.arange(8.0), 2, (np.int64(2), np.int64(2))).tolist()
+    [[2.0, 3.0], [4.0, 5.0]]
+    """
+    n = 1
+    for d in shape:
+        n *= d
+    if out.size >= n:
+        return out.ravel()[:n].reshape(shape)
+    return arena[start:start + n].reshape(shape)
+
+
+def arena_view(arena, start, shape):
+    """The arena's prod(shape) elements from ``start`` as an array of ``shape`` (a workspace
+    slot; ``shape`` as for ``scratch_nd``)."""
+    n = 1
+    for d in shape:
+        n *= d
+    return arena[start:start + n].reshape(shape)
+
+
 GEMMS = ("gemm_mm", "gemm_mv", "gemm_vm", "gemm_vv")     # fast-math and strict copies
-FUNCTIONS = GEMMS + ("scratch",)
+FUNCTIONS = GEMMS + ("scratch", "scratch_nd", "arena_view")
