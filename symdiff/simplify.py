@@ -338,6 +338,7 @@ FUSED = RuleSet("fused losses", [
 ])
 
 DEFAULT = FOLD + STABILIZE + ALGEBRA + CANONICAL
+FOLD_STABILIZE = FOLD + STABILIZE      # one object: its record of settled nodes is kept
 
 
 def simplify(outputs, rules=None, trace=False):
@@ -363,4 +364,4 @@ def simplify(outputs, rules=None, trace=False):
 def stabilize(outputs):
     """Apply only the fused-loss and STABILIZE rules (and folding): the form ``grad``
     differentiates."""
-    return rewrite(rewrite(flatten(outputs), FUSED), FOLD + STABILIZE)
+    return rewrite(rewrite(flatten(outputs), FUSED), FOLD_STABILIZE)
