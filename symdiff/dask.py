@@ -27,10 +27,9 @@ import contextlib
 import hashlib
 import pickle
 
-import numpy as np
-
 import dask
 import dask.array as da
+import numpy as np
 from dask import delayed
 
 from .api import value_and_grad
@@ -442,4 +441,4 @@ def minimize_over(loss, X, y, params, inputs, method="L-BFGS-B", backend="numba"
     return unpack(res.x), res
 
 
-__all__ = ["value_and_grad_over", "map_rows", "minimize_over", "sgd_over", "local_sgd_over"]
+__all__ = ["local_sgd_over", "map_rows", "minimize_over", "sgd_over", "value_and_grad_over"]
