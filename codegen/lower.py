@@ -15,7 +15,18 @@ from symdiff.graph import toposort
 from symdiff.ops import ELEMENTWISE, INDEX_MAPS, LEAVES, Op
 
 from .expr import Body
-from .program import Buffer, Copy, Gemm, Loop, Nest, Program, Task, size_expr
+from .program import (
+    Buffer,
+    Copy,
+    Gemm,
+    Loop,
+    Nest,
+    Program,
+    Task,
+    size_expr,
+    step_reads,
+    step_writes,
+)
 from .queues import FreeOutputs, ReadyQueue
 
 VIEWS = frozenset({Op.TRANSPOSE, Op.BROADCAST_TO, Op.RESHAPE})
@@ -105,6 +116,11 @@ class Lowering:
         self._last_k = {}          # base name -> the last k that _name tried
         self._indexed = None       # (nest, its index) for _in_place
         self._released = set()
+        self.loops = {}            # SCAN node -> its loop (loops_of)
+        self.contracted = set()    # matmuls summed over a batch into one GEMM (materialize)
+        self.absorbed = set()      # nodes whose buffer is another's (_assign_result_buffers)
+        self.scratch = []          # (output index, dtype, size) per scratch region (_place)
+        self._lenders = {}         # dtype -> outputs free to hold a temporary (allocate)
 
     def is_buffer(self, n):
         return n in self.mat or n.op is Op.VAR or (n.op is Op.CONST and n in self.buffers)
@@ -117,14 +133,11 @@ class Lowering:
         items = self.make_items()
         steps = self.schedule(items)
         slots = self.allocate(steps)
-        prog = Program(self.buffers, inputs, consts, [self.buffers[("out", k)] for k in
-                                                       range(len(self.outputs))],
+        return Program(self.buffers, inputs, consts, [self.buffers[("out", k)] for k in
+                                                        range(len(self.outputs))],
                        [self.buffers[v] for v, _ in self.updates], slots, steps,
-                       self.bind_dims())
-        prog.argmax = self.argmax
-        prog.cons = self.spec.signature.cons
-        prog.scratch = self.scratch
-        return prog
+                       self.bind_dims(), argmax=self.argmax, cons=self.spec.signature.cons,
+                       scratch=self.scratch)
 
     # --- 1. materialization ------------------------------------------------------------
     def _cost(self, n, depth=0):
@@ -377,7 +390,7 @@ class Lowering:
         for it in items:
             it.dep_items = {producer[self._producer_node(d)] for d in it.deps
                             if self._producer_node(d) in producer} | getattr(it, "after", set())
-        self._in_place_updates(items)
+        tail = self._in_place_updates(items)
         # ready items by list order (a queue, not a rescan of the pending list per step);
         # only tasks can join a nest, and only over its space or its rows
         queue = ReadyQueue(items, lambda it: it.space if isinstance(it, Task) else None,
@@ -408,7 +421,7 @@ class Lowering:
                 nest, members = Nest(it.space, [it]), {it}
         if nest is not None:
             steps.append(nest)
-        return steps + self.tail
+        return steps + tail
 
     def _producer_node(self, n):
         """The node whose task writes what ``n`` reads (a reshape view reads its source)."""
@@ -455,7 +468,7 @@ class Lowering:
         parameter can run before it (a dependency, and a stage of the same nest only when it
         reads the same element, see ``_joins``). Where readers and writers form a cycle (a
         swap; an output reading a parameter's old and new value) one writer computes into a
-        temporary instead, copied into place at the end (``self.tail``)."""
+        temporary instead, copied into place at the end: the Copy steps returned."""
         params = {v for v, _ in self.updates}
         for it in items:
             it.param_reads = self._param_reads(it, params)
@@ -489,12 +502,13 @@ class Lowering:
             task.out, task.writes = self.buffers[var], var
             task.dep_items |= war[task]
             self.buffers[task.node] = self.buffers[var]
-        self.tail = []
+        tail = []
         for var, new in self.updates:
             if new is not var and var not in writers:
                 task = item.get(("update", var), item.get(new))
-                self.tail.append(Copy(self.buffers[var], task.out if task is not None else
-                                      self.buffers[new]))
+                tail.append(Copy(self.buffers[var], task.out if task is not None else
+                                 self.buffers[new]))
+        return tail
 
     def _joins(self, it, nest, members):
         """Can ``it``, a ready item, be a further stage of the open nest (whose stages are
@@ -536,9 +550,9 @@ class Lowering:
         slot of an operand it overwrites in place, a slot freed by liveness, or a new slot."""
         first, last = {}, {}
         for k, step in enumerate(steps):
-            for b in _step_writes(step):
+            for b in step_writes(step):
                 first.setdefault(b, k)
-            for b in self._step_reads(step):
+            for b in step_reads(step, self.buffers, self.argmax):
                 last[b] = k
         out_first = {}                       # output buffer -> first step writing it
         for b, k in first.items():
@@ -562,7 +576,7 @@ class Lowering:
                     self._released.add(b)
                     if where[b][0] == "slot":
                         free.setdefault(_slot_key(b), []).append(where[b][1])
-            for b in _step_writes(step):
+            for b in step_writes(step):
                 if b.kind != "temp" or b in where:
                     continue
                 end = last.get(b, k)
@@ -648,23 +662,6 @@ class Lowering:
             self._indexed = (step, (writer, position, indices, last_reader))
         return self._indexed[1]
 
-    def _step_reads(self, step):
-        if isinstance(step, Loop):
-            bufs = [b for b in step.ins if b is not None]
-        elif isinstance(step, Gemm):
-            bufs = [step.a, step.b]
-        elif isinstance(step, Copy):
-            bufs = [step.src]
-        else:
-            bufs = [self.buffers[n] for t in step.tasks for n in t.reads]
-            bufs += [self.argmax[n] for t in step.tasks for n in t.argmax_reads]
-        out = []
-        for b in bufs:
-            while b is not None:
-                out.append(b)
-                b = b.base
-        return out
-
     def bind_dims(self):
         """Where each symbolic dim's size is read at run time: (input index, axis)."""
         cons = self.spec.signature.cons
@@ -712,13 +709,3 @@ def _fits_in(shape, container):
     """Does an array of ``shape`` fit in one of ``container`` (sizes compared symbolically)?"""
     (ni, ns), (ci, cs) = size_expr(shape), size_expr(container)
     return sorted(map(id, ns)) == sorted(map(id, cs)) and ni <= ci if ns or cs else ni <= ci
-
-
-def _step_writes(step):
-    if isinstance(step, Loop):
-        return list(step.outs.values())
-    if isinstance(step, Gemm):
-        return [step.out]
-    if isinstance(step, Copy):
-        return [step.dst]
-    return [t.out for t in step.tasks]

@@ -112,25 +112,101 @@ class Program:
     slots: list                    # (dtype, symbolic size) of every workspace slot
     steps: list                    # Gemm | Nest | Copy, in execution order
     dims: dict                     # Dim -> (input index, axis) that binds it
+    argmax: dict = field(default_factory=dict)   # ARGMAX_MASK node -> Buffer of its indices
+    cons: object = None            # the dims' constraints (equal dims, known sizes)
+    scratch: list = field(default_factory=list)  # (output index, dtype, size) per scratch
 
     def verify(self):
-        """Check invariants: every buffer a step reads is written earlier or is an input."""
+        """Check the invariants the passes rely on: every buffer a step reads is written
+        earlier or is an input; one array variable per place and shape; no two values live
+        in one place at once (``_check_places``)."""
         ready = {id(b) for b in self.inputs + self.consts + self.params}
         for step in self.steps:
             for b in _reads(step, self.buffers):
-                root = b.base or b
-                while root.base is not None:
-                    root = root.base
+                root = _root(b)
                 assert id(root) in ready or root.kind in ("input", "const", "param"), \
                     f"{root.name} read before it is written"
-            for b in _writes(step):
+            for b in step_writes(step):
                 ready.add(id(b.base or b))
                 ready.add(id(b))
         seen = {}
         for b in {id(b): b for b in self.buffers.values()}.values():
             key = (b.kind, b.slot, b.shape) if b.kind in ("temp", "scratch") else id(b)
             assert seen.setdefault(b.name, key) == key, f"buffer name {b.name} reused"
+        self._check_places()
         return True
+
+    def _check_places(self):
+        """Values that share memory are live over disjoint step ranges: temporaries in one
+        workspace slot, and an output with the temporaries kept in its memory before it is
+        written (scratch). A value lives from its first write to its last access (an output:
+        to the end); one step may end a value and start the next in its place (a map that
+        overwrites its operand, element by element)."""
+        span = {}
+        for k, step in enumerate(self.steps):
+            for b in step_writes(step):
+                r = _root(b)
+                span.setdefault(id(r), [r, k, k])[2] = k
+            for b in step_reads(step, self.buffers, self.argmax):
+                if id(b) in span:
+                    span[id(b)][2] = k
+        places = {}
+        for r, start, end in span.values():
+            if r.kind == "temp":
+                places.setdefault(("slot", r.slot), []).append((start, end, r))
+            elif r.kind == "scratch":
+                places.setdefault(("output", self.scratch[r.slot][0]), []).append(
+                    (start, end, r))
+        for k, out in enumerate(self.outputs):
+            if id(out) in span and ("output", k) in places:
+                places[("output", k)].append((span[id(out)][1], len(self.steps), out))
+        for place, lives in places.items():
+            lives.sort(key=lambda life: (life[0], life[1]))
+            last_end, owner = -1, None
+            for start, end, b in lives:
+                assert start >= last_end, (
+                    f"{b.name} (steps {start}-{end}) and {owner.name} (to step {last_end}) "
+                    f"share {place[0]} {place[1]} while both are live")
+                if end >= last_end:
+                    last_end, owner = end, b
+
+
+def _root(b):
+    while b.base is not None:
+        b = b.base
+    return b
+
+
+def step_reads(step, buffers, argmax):
+    """Every buffer ``step`` reads (each stage's reads of a nest included, argmax indices
+    too), each followed by the buffers it is a view of: the access analysis of the allocator
+    and of ``Program.verify``."""
+    if isinstance(step, Loop):
+        bufs = [b for b in step.ins if b is not None]
+    elif isinstance(step, Gemm):
+        bufs = [step.a, step.b]
+    elif isinstance(step, Copy):
+        bufs = [step.src]
+    else:
+        bufs = [buffers[n] for t in step.tasks for n in t.reads]
+        bufs += [argmax[n] for t in step.tasks for n in t.argmax_reads]
+    out = []
+    for b in bufs:
+        while b is not None:
+            out.append(b)
+            b = b.base
+    return out
+
+
+def step_writes(step):
+    """The buffers ``step`` writes."""
+    if isinstance(step, Loop):
+        return list(step.outs.values())
+    if isinstance(step, Gemm):
+        return [step.out]
+    if isinstance(step, Copy):
+        return [step.dst]
+    return [t.out for t in step.tasks]
 
 
 def _reads(step, buffers):
@@ -142,14 +218,6 @@ def _reads(step, buffers):
         return [step.src]
     written = {id(t.out) for t in step.tasks}   # a stage may read rows an earlier one wrote
     return [buffers[n] for t in step.tasks for n in t.reads if id(buffers[n]) not in written]
-
-
-def _writes(step):
-    if isinstance(step, Loop):
-        return list(step.outs.values())
-    if isinstance(step, (Gemm, Copy)):
-        return [step.out if isinstance(step, Gemm) else step.dst]
-    return [t.out for t in step.tasks]
 
 
 def size_expr(shape):
