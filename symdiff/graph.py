@@ -119,12 +119,14 @@ class Node:
                         f"`{label(self)}`; evaluate it with sd.evaluate or sd.compile")
 
     @staticmethod
-    def make(op, src=(), arg=None):
-        """The unique node for (op, src, arg), built if needed; raises ShapeError/DTypeError."""
+    def make(op, src=(), arg=None, like=None):
+        """The unique node for (op, src, arg), built if needed; raises ShapeError/DTypeError.
+        ``like``: a node of the same op and arg whose sources had the shapes and dtypes of
+        ``src``, so this one has its shape and dtype (``infer`` reads nothing else)."""
         key = (op, src, arg)
         node = _cache.get(key)
         if node is None:
-            shape, dtype = infer(op, src, arg)
+            shape, dtype = (like.shape, like.dtype) if like is not None else infer(op, src, arg)
             node = object.__new__(Node)
             node.op, node.src, node.arg, node.shape, node.dtype = op, src, arg, shape, dtype
             node._memo_digest = node._memo_shape = None

@@ -305,6 +305,13 @@ def _normalize_all(rw, outputs, segments):
     return out
 
 
+def _rebuilt(n, src):
+    """``n`` over the normal forms ``src`` of its sources; when they keep their shapes and
+    dtypes (the usual case) so does the node, and its shape is not inferred again."""
+    same = all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(src, n.src))
+    return Node.make(n.op, src, n.arg, like=n if same else None)
+
+
 class Rewriter:
     """Bottom-up normalization of graphs under a rule set, with memo and an optional trace."""
 
@@ -359,7 +366,7 @@ class Rewriter:
         done = self.done
         for n in self._pending(root) if pending is None else pending:
             src = tuple([done[s] for s in n.src])
-            m = n if src == n.src else Node.make(n.op, src, n.arg)   # == is `is` on nodes
+            m = n if src == n.src else _rebuilt(n, src)   # == is `is` on nodes
             if m is n and n not in done and n not in self.open and self._settled(n):
                 done[n] = n           # what _at_root would conclude, without matching again
                 continue
