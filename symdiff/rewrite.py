@@ -18,7 +18,8 @@ from .printing import label
 class Pat:
     """A node pattern; build with ``Pat.var``, ``Pat.const``, ``P(op, ...)`` and operators."""
 
-    __slots__ = ("op", "src", "name", "pred", "ids", "src_ids", "order", "src_sorted")
+    __slots__ = ("op", "src", "name", "pred", "ids", "src_ids", "order", "src_sorted",
+                 "_first")
 
     def __init__(self, op=None, src=None, name=None, pred=None):
         self.op = op if op is None or isinstance(op, frozenset) else frozenset([op])
@@ -32,6 +33,7 @@ class Pat:
         self.order = None if src is None else sorted(range(len(src)), key=lambda i: (
             src[i].ids is None, src[i].pred is not None))
         self.src_sorted = None if src is None else tuple(src[i] for i in self.order)
+        self._first = None      # the compiled first-match function (``first``)
 
     @staticmethod
     def var(name, pred=None):
@@ -78,11 +80,20 @@ class Pat:
         """True (filling ``caps``) when ``node`` matches; tries every commutative order."""
         if not self._may_match(node):
             return False
-        for found in self.matches(node, caps):
-            caps.clear()
-            caps.update(found)
-            return True
-        return False
+        found = self.first(node)
+        if found is None:
+            return False
+        caps.clear()
+        caps.update(found)
+        return True
+
+    def first(self, node):
+        """The first match of ``matches(node, {})`` (a capture dict), or None, by a function
+        compiled from the pattern once (``_compile``: one call per try, not a generator and
+        a call per pattern node; matching is most of simplify's time)."""
+        if self._first is None:
+            self._first = _compile(self)
+        return self._first(node)
 
     def matches(self, node, caps):
         """Every way ``node`` matches, as capture dicts (backtracking over commutative orders)."""
@@ -132,6 +143,63 @@ def _match_all(pats, nodes, caps):
         yield from _match_all(pats[1:], nodes[1:], found)
 
 
+def _compile(pat):
+    """A function node -> the first match of ``pat`` (or None), as Python source: nested
+    tests in the order ``matches`` makes them (op ids, predicate, name, then the sources in
+    ``pat.order``), a commutative node's two source orders as a loop (direct first), a name
+    met again tested for identity; the first path through every test returns the captures."""
+    env, lines, bound = {"COMM": _COMMUTATIVE}, ["def first(v):"], {}
+
+    def emit(depth, text):
+        lines.append("    " * depth + text)
+
+    def visit(p, var, depth, rest):
+        k = len(env)
+        if p.ids is not None:
+            env[f"I{k}"] = p.ids
+            emit(depth, f"if id({var}.op) in I{k}:")
+            depth += 1
+        if p.pred is not None:
+            env[f"P{k}"] = p.pred
+            emit(depth, f"if P{k}({var}):")
+            depth += 1
+        new = p.name is not None and p.name not in bound
+        if p.name is not None and not new:
+            emit(depth, f"if {var} is {bound[p.name]}:")
+            depth += 1
+        elif new:
+            bound[p.name] = var
+        if p.src is None:
+            rest(depth)
+        else:
+            kids = [f"{var}_{i}" for i in range(len(p.src))]
+            emit(depth, f"if len({var}.src) == {len(kids)}:")
+            depth += 1
+            if len(kids) == 2:      # both orders when the node's op is commutative
+                a, b = f"{var}.src[0]", f"{var}.src[1]"
+                emit(depth, f"for {kids[0]}, {kids[1]} in ((({a}, {b}), ({b}, {a})) if "
+                            f"id({var}.op) in COMM else (({a}, {b}),)):")
+                depth += 1
+            else:
+                emit(depth, f"{', '.join(kids)}, = {var}.src")
+
+            def chain(i, d):
+                if i == len(kids):
+                    rest(d)
+                else:
+                    j = p.order[i]
+                    visit(p.src[j], kids[j], d, lambda dd: chain(i + 1, dd))
+            chain(0, depth)
+        if new:
+            del bound[p.name]
+
+    visit(pat, "v", 1, lambda d: emit(d, "return {" + ", ".join(
+        f"{name!r}: {var}" for name, var in bound.items()) + "}"))
+    emit(1, "return None")
+    exec("\n".join(lines), env)          # noqa: S102  (source built above from the pattern)
+    return env["first"]
+
+
 def _lift(p):
     return p if isinstance(p, Pat) else Pat.const(p)
 
@@ -164,10 +232,8 @@ class Rule:
 
     def apply_fitting(self, node):
         """``apply`` for a node whose ops ``pat._may_match`` accepts."""
-        caps = {}
-        for found in self.pat.matches(node, caps):
-            return self.fn(node, **found)
-        return None
+        found = self.pat.first(node)
+        return None if found is None else self.fn(node, **found)
 
 
 class RuleSet:

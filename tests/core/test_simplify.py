@@ -5,7 +5,7 @@ import pytest
 from scipy import special
 
 import symdiff as sd
-from symdiff.simplify import ALGEBRA, CANONICAL, DEFAULT, FOLD, STABILIZE
+from symdiff.simplify import ALGEBRA, CANONICAL, DEFAULT, FOLD, FUSED, STABILIZE
 
 x, y, z = sd.var("x", (4,)), sd.var("y", (4,)), sd.var("z", (4,))
 M = sd.var("M", (3, 4))
@@ -177,6 +177,36 @@ def test_a_chain_of_quotients_by_one_divisor_merges_into_one_quotient():
     env = {a: np.linspace(-1, 1, 5) * (i + 1) for i, a in enumerate(terms)}
     env[z] = np.array(3.0)
     np.testing.assert_allclose(sd.evaluate(out, env), sd.evaluate(total, env), rtol=1e-14)
+
+
+def test_compiled_matchers_give_the_first_match_of_the_generator():
+    """``Pat.first`` (a function compiled from the pattern) returns the captures that the
+    backtracking generator ``Pat.matches`` yields first, for every rule of simplify and of
+    prepare on every node of gradient graphs and random graphs (both before and after
+    simplification, so that many rules match)."""
+    import importlib
+
+    from graphgen import random_graph, with_grads
+    from seed_models import SEED_MODELS
+
+    from symdiff.graph import toposort
+    prepare = importlib.import_module("symdiff.codegen.prepare")
+    graphs = []
+    for build in SEED_MODELS.values():
+        loss, params, _, _ = build()
+        graphs += sd.grad(loss, params) + [loss]
+    for seed in range(40):
+        inputs, outs, _ = random_graph(seed, steps=12, dim=f"m{seed}", dtype="float64")
+        graphs += with_grads(inputs, outs)
+    nodes = toposort(graphs + sd.simplify(graphs))
+    rules = list(DEFAULT) + list(FUSED) + list(prepare.LOWERABLE) + list(prepare.KEEPDIMS)
+    matched = 0
+    for rule in rules:
+        for n in nodes:
+            want = next(iter(rule.pat.matches(n, {})), None)
+            assert rule.pat.first(n) == want, (rule.name, str(n))
+            matched += want is not None
+    assert matched > 1000          # the comparison covers real matches, not only misses
 
 
 def test_trace_records_rule_before_and_after():
