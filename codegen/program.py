@@ -102,8 +102,11 @@ class Loop:
     index: dict = field(default_factory=dict)    # SCAN node -> its output index in body
 
 
-@dataclass
+@dataclass(frozen=True)
 class Program:
+    """What lowering hands to rendering: every field declared here and set at construction
+    (frozen: no pass attaches or rebinds a field later)."""
+
     buffers: dict                  # node -> Buffer of every materialized value
     inputs: list                   # input Buffers, in call order (vars, then state vars)
     consts: list                   # constant array Buffers (passed as arguments)
