@@ -92,7 +92,10 @@ class Pat:
         compiled from the pattern once (``_compile``: one call per try, not a generator and
         a call per pattern node; matching is most of simplify's time)."""
         if self._first is None:
-            self._first = _compile(self)
+            try:
+                self._first = _compile(self)
+            except SyntaxError:     # nested deeper than Python compiles (no rule here is)
+                self._first = lambda n: next(iter(self.matches(n, {})), None)
         return self._first(node)
 
     def matches(self, node, caps):
@@ -180,7 +183,7 @@ def _compile(pat):
                 emit(depth, f"for {kids[0]}, {kids[1]} in ((({a}, {b}), ({b}, {a})) if "
                             f"id({var}.op) in COMM else (({a}, {b}),)):")
                 depth += 1
-            else:
+            elif kids:
                 emit(depth, f"{', '.join(kids)}, = {var}.src")
 
             def chain(i, d):

@@ -209,6 +209,24 @@ def test_compiled_matchers_give_the_first_match_of_the_generator():
     assert matched > 1000          # the comparison covers real matches, not only misses
 
 
+def test_compiled_matchers_of_sourceless_and_very_deep_patterns():
+    """A pattern of a node with no sources compiles; one nested deeper than Python compiles
+    (31 additions: "too many statically nested blocks") falls back to the generator; both
+    give the generator's first match."""
+    import importlib
+    rewrite = importlib.import_module("symdiff.rewrite")
+    from symdiff.ops import Op
+    v = sd.var("v", (3,))
+    leaf = rewrite.Pat(Op.VAR, (), "v")
+    X = rewrite.Pat.var("x")
+    deep, chain = X, v
+    for _ in range(30):
+        deep, chain = deep + X, chain + v
+    for pat, node in ((leaf, v), (deep, chain), (deep, chain + 1.0)):
+        assert pat.first(node) == next(iter(pat.matches(node, {})), None)
+    assert deep.first(chain) == {"x": v}
+
+
 def test_trace_records_rule_before_and_after():
     _, trace = sd.simplify(sd.log(sd.sigmoid(x * 1.0)), trace=True)
     assert ("x * 1 -> x", "x * 1", "x") in trace
