@@ -18,20 +18,15 @@ from .printing import label
 class Pat:
     """A node pattern; build with ``Pat.var``, ``Pat.const``, ``P(op, ...)`` and operators."""
 
-    __slots__ = ("op", "src", "name", "pred", "ids", "src_ids", "order", "src_sorted",
-                 "_first")
+    __slots__ = ("op", "src", "name", "pred", "order", "src_sorted", "_first")
 
     def __init__(self, op=None, src=None, name=None, pred=None):
         self.op = op if op is None or isinstance(op, frozenset) else frozenset([op])
         self.src, self.name, self.pred = src, name, pred
-        # the ops as ids (hashing an Enum member runs Python code: matching is the hot loop
-        # of simplify), and those of the source patterns, for a quick first test
-        self.ids = None if self.op is None else frozenset(map(id, self.op))
-        self.src_ids = None if src is None else tuple(p.ids for p in src)
         # sources are matched cheapest test first (an op test before a predicate such as
         # finite() or single_use): a match binds the same captures in any order
         self.order = None if src is None else sorted(range(len(src)), key=lambda i: (
-            src[i].ids is None, src[i].pred is not None))
+            src[i].op is None, src[i].pred is not None))
         self.src_sorted = None if src is None else tuple(src[i] for i in self.order)
         self._first = None      # the compiled first-match function (``first``)
 
@@ -43,12 +38,10 @@ class Pat:
     @staticmethod
     def const(value=None, name=None):
         """A constant whose elements all equal ``value`` (any value when None); captured as ``name``."""
+        # the ops uniform_value can find a value under: a quick first test
         if value is None:
-            pat = Pat(None, None, name, lambda n: uniform_value(n) is not None)
-        else:
-            pat = Pat(None, None, name, lambda n: uniform_value(n) == value)
-        pat.ids = _CONST_IDS        # the ops uniform_value looks through: a quick first test
-        return pat
+            return Pat(CONST_OPS, None, name, lambda n: uniform_value(n) is not None)
+        return Pat(CONST_OPS, None, name, lambda n: uniform_value(n) == value)
 
     def __add__(self, o): return P(Op.ADD, self, o)
     def __radd__(self, o): return P(Op.ADD, o, self)
@@ -63,18 +56,18 @@ class Pat:
 
     def _may_match(self, node):
         """The ops of ``node`` and its sources fit (necessary for a match, not sufficient)."""
-        if self.ids is not None and id(node.op) not in self.ids:
+        if self.op is not None and node.op not in self.op:
             return False
-        want = self.src_ids
+        want = self.src
         if want is None:
             return True
         src = node.src
         if len(src) != len(want):
             return False
-        if all(w is None or id(s.op) in w for w, s in zip(want, src)):
+        if all(w.op is None or s.op in w.op for w, s in zip(want, src)):
             return True
-        return len(src) == 2 and id(node.op) in _COMMUTATIVE and \
-            all(w is None or id(s.op) in w for w, s in zip(want, src[::-1]))
+        return len(src) == 2 and node.op in COMMUTATIVE and \
+            all(w.op is None or s.op in w.op for w, s in zip(want, src[::-1]))
 
     def match(self, node, caps):
         """True (filling ``caps``) when ``node`` matches; tries every commutative order."""
@@ -110,13 +103,13 @@ class Pat:
         if len(self.src) != len(src):
             return
         yield from _match_all(self.src_sorted, [src[i] for i in self.order], caps)
-        if id(node.op) in _COMMUTATIVE and len(src) == 2:      # pattern i against node 1 - i
+        if node.op in COMMUTATIVE and len(src) == 2:      # pattern i against node 1 - i
             yield from _match_all(self.src_sorted, [src[1 - i] for i in self.order], caps)
 
     def _here(self, node, caps):
         """``caps`` with ``node`` bound when it fits this pattern's op, predicate and name
         (sources not looked at), else None."""
-        if self.ids is not None and id(node.op) not in self.ids:
+        if self.op is not None and node.op not in self.op:
             return None
         if self.pred is not None and not self.pred(node):
             return None
@@ -128,8 +121,9 @@ class Pat:
         return caps
 
 
-_COMMUTATIVE = frozenset(map(id, COMMUTATIVE))
-_CONST_IDS = frozenset(map(id, (Op.CONST, Op.BROADCAST_TO, Op.RESHAPE)))
+CONST_OPS = frozenset({Op.CONST, Op.BROADCAST_TO, Op.RESHAPE})
+"""The ops of nodes that can hold a constant: a constant, and broadcasts and reshapes of one
+(what ``uniform_value`` looks through)."""
 
 
 def _match_all(pats, nodes, caps):
@@ -148,19 +142,19 @@ def _match_all(pats, nodes, caps):
 
 def _compile(pat):
     """A function node -> the first match of ``pat`` (or None), as Python source: nested
-    tests in the order ``matches`` makes them (op ids, predicate, name, then the sources in
+    tests in the order ``matches`` makes them (op, predicate, name, then the sources in
     ``pat.order``), a commutative node's two source orders as a loop (direct first), a name
     met again tested for identity; the first path through every test returns the captures."""
-    env, lines, bound = {"COMM": _COMMUTATIVE}, ["def first(v):"], {}
+    env, lines, bound = {"COMM": COMMUTATIVE}, ["def first(v):"], {}
 
     def emit(depth, text):
         lines.append("    " * depth + text)
 
     def visit(p, var, depth, rest):
         k = len(env)
-        if p.ids is not None:
-            env[f"I{k}"] = p.ids
-            emit(depth, f"if id({var}.op) in I{k}:")
+        if p.op is not None:
+            env[f"I{k}"] = p.op
+            emit(depth, f"if {var}.op in I{k}:")
             depth += 1
         if p.pred is not None:
             env[f"P{k}"] = p.pred
@@ -181,7 +175,7 @@ def _compile(pat):
             if len(kids) == 2:      # both orders when the node's op is commutative
                 a, b = f"{var}.src[0]", f"{var}.src[1]"
                 emit(depth, f"for {kids[0]}, {kids[1]} in ((({a}, {b}), ({b}, {a})) if "
-                            f"id({var}.op) in COMM else (({a}, {b}),)):")
+                            f"{var}.op in COMM else (({a}, {b}),)):")
                 depth += 1
             elif kids:
                 emit(depth, f"{', '.join(kids)}, = {var}.src")
@@ -261,7 +255,7 @@ class RuleSet:
     def fitting(self, node):
         """The rules whose pattern fits the ops of ``node`` and of its sources, in order:
         the only ones that can match (computed once per such signature)."""
-        key = (id(node.op),) + tuple([id(s.op) for s in node.src])
+        key = (node.op,) + tuple([s.op for s in node.src])
         found = self._fitting.get(key)
         if found is None:
             found = self._fitting[key] = [r for r in self.by_op.get(node.op, ())

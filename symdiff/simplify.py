@@ -16,7 +16,7 @@ from . import frontend as F
 from .dims import Dim, broadcast_shapes
 from .graph import Node, digest, flatten, shape_digest, unflatten
 from .ops import BINARY, COMPARE, ELEMENTWISE, LEAVES, Op
-from .rewrite import P, Pat, Rule as R, RuleSet, rewrite, single_use, uniform_value
+from .rewrite import CONST_OPS, P, Pat, Rule as R, RuleSet, rewrite, single_use, uniform_value
 from .semantics import apply
 
 X, Y, Z, W = Pat.var("x"), Pat.var("y"), Pat.var("z"), Pat.var("w")
@@ -63,17 +63,16 @@ def _scalar(value, like):
 
 
 # --- folding -----------------------------------------------------------------------------
-_UNFOLDED = frozenset(map(id, LEAVES | {Op.BROADCAST_TO}))      # ids: hashing an Enum is slow
-_CONST_OPS = frozenset(map(id, (Op.CONST, Op.BROADCAST_TO, Op.RESHAPE)))   # is_const's ops
+_UNFOLDED = LEAVES | {Op.BROADCAST_TO}
 
 
 def _foldable(n):
     """Is ``n`` an operation (not a leaf or a broadcast) whose sources are all constant?
     (Tried on every node: the op tests come before is_const.)"""
-    if id(n.op) in _UNFOLDED or not n.src:
+    if n.op in _UNFOLDED or not n.src:
         return False
     for s in n.src:
-        if id(s.op) not in _CONST_OPS or not is_const(s):
+        if s.op not in CONST_OPS or not is_const(s):
             return False
     return True
 
