@@ -277,12 +277,10 @@ def _unit_index(src, dst):
         j += 1
     tokens += ["0"] * (len(src) - j)
     text = ", ".join(tokens)
-    if tokens.count(":") > 1 or not _C_VIEW.fullmatch(text):
-        return None
-    return text
+    return text if _C_VIEW.fullmatch(text) else None
 
 
-_C_VIEW = re.compile(r"((0|None), )*(:(, None)*|None)")     # (0|None)* then : (None)*
+_C_VIEW = re.compile(r"((0|None), )*(:(, None)*|None)")   # (0|None)*, then one : and None*
 
 
 def _shape_checks(prog, ctx, out):

@@ -371,8 +371,6 @@ def is_float_node(n):
     return _dt.is_float(n.dtype)
 
 
-
-
 def _arg_bytes(n):
     if n.op is Op.CONST:
         return repr(n.arg._key[:2]).encode() + hashlib.blake2b(n.arg._key[2], digest_size=16).digest()
