@@ -200,6 +200,55 @@ class Body:
         return name
 
 
+
+class _Placeholders:
+    """A Body context for an access analysis: which nodes are buffers, and placeholder
+    names for everything else (an access is an index tuple compared with loop variables,
+    never with these names)."""
+
+    def __init__(self, is_buffer):
+        self.is_buffer = is_buffer
+
+    def buffer_name(self, n):
+        return "B"
+
+    def argmax_name(self, n):
+        return "A"
+
+    def literal(self, value, dtype):
+        return "K"
+
+    def dim(self, d, dtype):
+        return "D"
+
+    def size(self, d):
+        return "S"
+
+    def math(self, op, dtype):
+        return "f({0})"
+
+
+def access(expr, idx, is_buffer, self_node=None, scatter=None):
+    """What computing ``expr`` at index ``idx`` reads: ({buffered node: [index tuples]},
+    {argmax masks whose indices it reads}). ``self_node``: the node being stored (read
+    through its own expression, not its buffer); ``scatter``: a SCATTER_ADD node whose
+    target index is computed too. The walk is the one that emits the code (``Body``), so
+    the access analysis and the emitted loads never disagree on an index map.
+
+    >>> import symdiff as sd
+    >>> x = sd.var("x", (3, 4))
+    >>> y = sd.transpose(x) * 2.0
+    >>> reads, _ = access(y, ("i0", "i1"), lambda n: n is x)
+    >>> reads[x]
+    [('i1', 'i0')]
+    """
+    body = Body(_Placeholders(is_buffer), self_node)
+    body.value(expr, idx)
+    if scatter is not None:
+        body.scatter_target(scatter, idx)
+    return body.reads, frozenset(body.argmax_reads)
+
+
 # --- index maps of the tensor language: the source element (or elements) each output
 # element reads, as index expressions; a conditional read clamps its index so that the
 # source is only ever read in bounds, and selects afterwards

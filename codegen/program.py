@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from symdiff.dims import Dim
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Buffer:
     name: str
     shape: tuple
@@ -28,16 +28,37 @@ class Buffer:
     view: str = ""                 # how the view is made from base ("T", "reshape", "perm")
     perm: tuple = ()
 
+    def placed(self, kind, slot, name):
+        """This buffer at its place: ``kind`` temp (``slot``: its workspace slot) or scratch
+        (``slot``: its scratch region), and the array variable ``name``."""
+        return Buffer(name, self.shape, self.dtype, kind, slot, self.base, self.view, self.perm)
 
-@dataclass(eq=False)
+
+@dataclass(frozen=True, eq=False)
 class Task:
-    kind: str                      # map | sum | max | argmax
+    kind: str                      # map | sum | max | cumsum | argmax | scatter
     node: object                   # the graph node it computes (the reduction's result)
     expr: object                   # the node whose value is stored or reduced
     out: Buffer                    # where the result goes
     space: tuple                   # iteration space (the expression's shape)
     axes: tuple = ()               # reduced axes (non-negative, into space)
-    reads: set = field(default_factory=set)   # nodes materialized elsewhere that it reads
+    # its accesses (expr.access), at indices over the loop variables of ``space``:
+    reads: dict = field(default_factory=dict)       # materialized node -> [index tuples]
+    leaf_reads: dict = field(default_factory=dict)  # input or constant -> [index tuples]
+    argmax_reads: frozenset = frozenset()           # ARGMAX_MASK nodes whose indices it reads
+    after: frozenset = frozenset()                  # items that must run before it
+
+    @property
+    def deps(self):
+        """The materialized nodes it reads."""
+        return set(self.reads) | self.argmax_reads
+
+    def into(self, out):
+        """This task storing into ``out`` instead (a direct call: lowering moves every task
+        once, and ``dataclasses.replace`` costs ten times more)."""
+        return self if out is self.out else Task(
+            self.kind, self.node, self.expr, out, self.space, self.axes, self.reads,
+            self.leaf_reads, self.argmax_reads, self.after)
 
     @property
     def row_reduction(self):
@@ -50,7 +71,7 @@ class Task:
         return self.kind != "map" and not self.row_reduction
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Gemm:
     out: Buffer
     a: Buffer
@@ -66,7 +87,7 @@ class Gemm:
         return self.node.src[0].src if self.contract else self.node.src
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Nest:
     space: tuple
     tasks: list
@@ -79,14 +100,14 @@ class Nest:
                    for t in self.tasks)
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Copy:
     """dst[...] = src, e.g. a parameter update computed into a temporary first."""
     dst: Buffer
     src: Buffer
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Loop:
     """A scan: ``step`` (a Program of its own, rendered as a function) called once per step
     over carry buffers swapped between steps, per-step views of the scanned inputs and the
@@ -121,12 +142,14 @@ class Program:
 
     def verify(self):
         """Check the invariants the passes rely on: every buffer a step reads is written
-        earlier or is an input; one array variable per place and shape; no two values live
-        in one place at once (``_check_places``)."""
-        ready = {id(b) for b in self.inputs + self.consts + self.params}
+        earlier or is an input, and every buffer a scatter adds into (out[j] += u) was
+        initialized by an earlier step; one array variable per place and shape; no two
+        values live in one place at once (``_check_places``). (A reduction's accumulator is
+        initialized by the renderer at the head of its nest, not by a step.)"""
+        ready = {id(b) for b in self.inputs + [b for _, b in self.consts] + self.params}
         for step in self.steps:
             for b in _reads(step, self.buffers):
-                root = _root(b)
+                root = root_buffer(b)
                 assert id(root) in ready or root.kind in ("input", "const", "param"), \
                     f"{root.name} read before it is written"
             for b in step_writes(step):
@@ -148,7 +171,7 @@ class Program:
         span = {}
         for k, step in enumerate(self.steps):
             for b in step_writes(step):
-                r = _root(b)
+                r = root_buffer(b)
                 span.setdefault(id(r), [r, k, k])[2] = k
             for b in step_reads(step, self.buffers, self.argmax):
                 if id(b) in span:
@@ -174,7 +197,7 @@ class Program:
                     last_end, owner = end, b
 
 
-def _root(b):
+def root_buffer(b):
     while b.base is not None:
         b = b.base
     return b
@@ -220,7 +243,9 @@ def _reads(step, buffers):
     if isinstance(step, Copy):
         return [step.src]
     written = {id(t.out) for t in step.tasks}   # a stage may read rows an earlier one wrote
-    return [buffers[n] for t in step.tasks for n in t.reads if id(buffers[n]) not in written]
+    added = [t.out for t in step.tasks if t.kind == "scatter"]   # out[j] += u: its init before
+    return added + [buffers[n] for t in step.tasks for n in t.reads
+                    if id(buffers[n]) not in written]
 
 
 def size_expr(shape):

@@ -10,26 +10,25 @@ import heapq
 
 
 class ReadyQueue:
-    """Items (with ``dep_items``, sets of items) in list order; ``take`` marks one done.
+    """Items in list order, each waiting for its dependencies ``deps[item]`` (a set of
+    items); ``take`` marks one done.
 
-    >>> class It:
-    ...     def __init__(self, deps=()): self.dep_items = set(deps)
-    >>> a = It(); b = It([a]); c = It()
-    >>> q = ReadyQueue([a, b, c], space=lambda it: None)
-    >>> q.first() is a; q.take(a); q.first() is b
-    True
-    True
+    >>> q = ReadyQueue(["a", "b", "c"], {"a": set(), "b": {"a"}, "c": set()},
+    ...                space=lambda it: None)
+    >>> q.first(); q.take("a"); q.first()
+    'a'
+    'b'
     """
 
-    def __init__(self, items, space, is_gemm=lambda it: False):
+    def __init__(self, items, deps, space, is_gemm=lambda it: False):
         """``space(it)``: the key under which ``spaced`` finds ``it`` (None: never);
         ``is_gemm(it)``: kept in a queue of its own (``first_gemm``)."""
         self.items, self.space, self.is_gemm = items, space, is_gemm
         self.pos = {it: k for k, it in enumerate(items)}
-        self.unmet = {it: len(it.dep_items) for it in items}
+        self.unmet = {it: len(deps[it]) for it in items}
         self.users = {it: [] for it in items}
         for it in items:
-            for d in it.dep_items:
+            for d in deps[it]:
                 self.users[d].append(it)
         self.left = set(items)
         self.ready, self.gemms, self.by_space = [], [], {}

@@ -15,10 +15,10 @@ from symdiff.ops import Op
 
 from .expr import CAST, LIBM, MATH, SPECIAL, Body
 from .helpers import SMALL_GEMM
-from .lower import loop_vars, outer_vars
 from .loops import emit_loop
 from .program import Copy, Gemm, Loop, Nest
 from .scope import Rows, Scope, inline_once, node_tag
+from .views import loop_vars, outer_vars
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # never nnan/ninf: NaN/inf stay IEEE
 _SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -496,25 +496,26 @@ def _stages(tasks, ctx, full, totals, accs):
         body = Body(ctx, t.expr if t.kind == "map" and t.expr is t.node else None,
                     prefix=f"s{ctx.stage}_")
         value = body.value(t.expr, full)
-        if t.kind == "scatter":
-            t.target = body.scatter_target(t.node, full)
+        added = body.scatter_target(t.node, full) if t.kind == "scatter" else None
         store = Emitter()
         store.depth = 0
-        _store(t, value, full, totals, accs, store)
+        _store(t, value, full, totals, accs, store, added)
         ctx.scope.stored(store.lines)
         lines += [[x, ""] for x in body.lines]
         lines += [[x, node_tag(t.node) if k == 0 else ""] for k, x in enumerate(store.lines)]
     return lines
 
 
-def _store(t, value, full, totals, accs, out):
+def _store(t, value, full, totals, accs, out, added=None):
+    """The store of task ``t``'s ``value`` at loop point ``full`` (``added``: the index a
+    scatter adds into)."""
     if t.kind != "map" and t.kind != "argmax" and t.expr.dtype != t.out.dtype:
         value = f"{CAST[t.out.dtype]}({value})"
     target = _out_index(t, full)
     if t.kind == "map":
         out.emit(f"{t.out.name}[{target}] = {value}")
     elif t.kind == "scatter":           # repeated indices add up, in update order
-        at = ", ".join(t.target) or "()"
+        at = ", ".join(added) or "()"
         out.emit(f"{t.out.name}[{at}] += {value}")
     elif t.kind == "cumsum":
         out.emit(f"{accs[t]} += {value}")
