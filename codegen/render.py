@@ -114,11 +114,19 @@ class Module:
 
 
 class Emitter:
-    """Lines of Python with indentation."""
+    """Lines of Python with indentation: the one line emitter of kernels, their loops' step
+    functions and epoch drivers (``epoch.py``).
 
-    def __init__(self):
+    >>> out = Emitter(depth=0)
+    >>> out.block("for i in range(n):"); out.emit("s += x[i]"); out.end()
+    >>> print("\\n".join(out.lines))
+    for i in range(n):
+        s += x[i]
+    """
+
+    def __init__(self, depth=1):
         self.lines = []
-        self.depth = 1
+        self.depth = depth
 
     def emit(self, line):
         self.lines.append("    " * self.depth + line)
@@ -135,14 +143,19 @@ def render(prog, name="kernel", math="fast", parallel=False, fastmath=True, titl
     """Python source of the kernel module for ``prog``."""
     module = Module()
     main = _function(prog, name, math, parallel, fastmath, module)
-    head = [f'"""symdiff kernel{": " + title if title else ""} (generated; edits are overwritten)"""',
-            "import numba", "import numpy as np"]
-    if module.imports:
-        head.append(f"from symdiff.codegen.jit import {', '.join(sorted(module.imports))}")
+    imports = [f"from symdiff.codegen.jit import {', '.join(sorted(module.imports))}"] \
+        if module.imports else []
+    head = module_head(f"kernel{': ' + title if title else ''}", imports)
     source = "\n".join(head + ["", *module.globals, ""] + module.functions + main) + "\n"
     # names come from vars, and "x²" is not a Python identifier: x² -> x_u00b2
     return source if source.isascii() else "".join(
         f"_u{ord(c):04x}" if ord(c) > 127 else c for c in source)
+
+
+def module_head(what, imports=()):
+    """The first lines of a generated module: its docstring and imports."""
+    return [f'"""symdiff {what} (generated; edits are overwritten)"""', "import numba",
+            "import numpy as np", *imports]
 
 
 def _function(prog, name, math, parallel, fastmath, module):
@@ -186,6 +199,15 @@ def _legend(prog, width=96):
         else:
             lines.append("    # " + item)
     return lines
+
+
+def argument_types(prog):
+    """(dtype, rank) of each argument of the kernel of ``prog``: inputs, constant arrays,
+    outputs, one workspace arena per dtype, the arena offsets."""
+    return ([(b.dtype, len(b.shape)) for b in prog.inputs] +
+            [(b.dtype, len(b.shape)) for _, b in prog.consts] +
+            [(b.dtype, len(b.shape)) for b in prog.outputs] +
+            [(dtype, 1) for dtype in arena_dtypes(prog)] + [("int64", 1)])
 
 
 def arena_dtypes(prog):
