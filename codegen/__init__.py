@@ -47,18 +47,14 @@ def render_spec(spec, options):
     """symdiff's own passes (no numba): (program, kernel source, argument types)."""
     from .lower import lower
     from .prepare import prepare
-    from .render import arena_dtypes, render
+    from .render import argument_types, render
     nodes = prepare(spec.outputs + [v for _, v in spec.updates])
     outputs, news = nodes[:len(spec.outputs)], nodes[len(spec.outputs):]
     updates = list(zip([v for v, _ in spec.updates], news))
     program = lower(spec, outputs, updates)
     program.verify()
     source = render(program, **options)
-    arg_types = ([(b.dtype, len(b.shape)) for b in program.inputs] +
-                 [(b.dtype, len(b.shape)) for _, b in program.consts] +
-                 [(b.dtype, len(b.shape)) for b in program.outputs] +
-                 [(dtype, 1) for dtype in arena_dtypes(program)] + [("int64", 1)])
-    return program, source, arg_types
+    return program, source, argument_types(program)
 
 
 def remember(ident, program, fn, source, key):

@@ -71,15 +71,22 @@ class Kernel:
             self.ready_at = time.perf_counter()
             self._arrived.set()
 
-    def _bind(self, program, source, key):
+    def _bind(self, program, source, key, arg_types=None):
         """Take the lowered program (a tiered kernel gets it from a thread, before ``_fn``)."""
+        from .render import argument_types
         self._program, self._source, self._key = program, source, key
+        self._arg_types = arg_types if arg_types is not None else argument_types(program)
         # writable copies: the kernel signature takes ordinary (not read-only) arrays
         self._consts = [np.array(n.arg.value, order="C") for n, _ in program.consts]
         self._out_specs = [(b.shape, b.dtype) for b in program.outputs]
         self._dim_roots = list(program.dims)
         self._dim_src = [program.dims[r] for r in self._dim_roots]
         self._rendered.set()
+
+    def defer(self, kick):
+        """Tiered compiles: ``kick()`` starts symdiff's passes; every call, ``wait()`` and
+        access to the program runs it first (it acts once)."""
+        self._kick = kick
 
     def _passes_done(self):
         self._kick()
@@ -92,6 +99,11 @@ class Kernel:
     def program(self):
         """The lowered loop program (``codegen/program.py``) the kernel runs."""
         return self._passes_done()._program
+
+    @property
+    def arg_types(self):
+        """(dtype, rank) of every argument of the compiled function, in order."""
+        return self._passes_done()._arg_types
 
     @property
     def source(self):

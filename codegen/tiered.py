@@ -75,7 +75,7 @@ def start(spec, options, ident, render=None):
             _start_passes(kernel, render, ident)
     # the passes share this process's interpreter lock: they start after the first call
     # (which they would slow down), at the latest after KICK_AFTER seconds
-    kernel._kick = kick
+    kernel.defer(kick)
     timer = threading.Timer(KICK_AFTER, kick)
     timer.daemon = True
     timer.start()
@@ -110,7 +110,7 @@ def _orphaned():
                 del sys.modules[name]
     for kernel, (render, ident) in list(_pending.items()):
         if not kernel._arrived.is_set():
-            kernel._kick = _resumer(kernel, render, ident)
+            kernel.defer(_resumer(kernel, render, ident))
 
 
 def _resumer(kernel, render, ident):
@@ -119,9 +119,9 @@ def _resumer(kernel, render, ident):
     def resume():
         if not once.acquire(blocking=False):
             return
-        if kernel._rendered.is_set() and hasattr(kernel, "_arg_types"):
-            _compiler().put(functools.partial(_kernel_job, kernel, kernel._source,
-                                              kernel._arg_types, ident))
+        if kernel._rendered.is_set() and kernel._error is None:    # the passes are done
+            _compiler().put(functools.partial(_kernel_job, kernel, kernel.source,
+                                              kernel.arg_types, ident))
         else:                                     # the passes were under way: run them again
             _start_passes(kernel, render, ident)
     return resume
@@ -137,11 +137,10 @@ def _render(kernel, render, ident):
         from . import render_spec
         from .cache_key import kernel_key
         program, source, arg_types = (render or render_spec)(kernel.spec, kernel.options)
-        kernel._bind(program, source, kernel_key(source))
+        kernel._bind(program, source, kernel_key(source), arg_types)
     except BaseException as exc:               # noqa: BLE001 - raised by the next call
         kernel._fail(exc)
         return
-    kernel._arg_types = arg_types            # the epoch driver's job needs them
     _compiler().put(functools.partial(_kernel_job, kernel, source, arg_types, ident))
 
 
@@ -194,7 +193,7 @@ def _driver_job(kernel, runner):
     try:
         source, arg_types = driver_source(kernel)
         fn = _build(source, arg_types, name="epoch",
-                    needs=[(kernel.source, kernel._arg_types, "kernel")])
+                    needs=[(kernel.source, kernel.arg_types, "kernel")])
     except Exception:                      # noqa: BLE001 - the runner compiles it again
         fn = None
     runner.arrive(fn)
