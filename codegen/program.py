@@ -13,11 +13,12 @@ steps over named buffers.
 Expressions stay graph nodes; ``render.py`` turns them into Python at emission time.
 """
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from symdiff.dims import Dim
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Buffer:
     name: str
     shape: tuple
@@ -34,7 +35,7 @@ class Buffer:
         return Buffer(name, self.shape, self.dtype, kind, slot, self.base, self.view, self.perm)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Task:
     kind: str                      # map | sum | max | cumsum | argmax | scatter
     node: object                   # the graph node it computes (the reduction's result)
@@ -71,7 +72,7 @@ class Task:
         return self.kind != "map" and not self.row_reduction
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Gemm:
     out: Buffer
     a: Buffer
@@ -87,7 +88,7 @@ class Gemm:
         return self.node.src[0].src if self.contract else self.node.src
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Nest:
     space: tuple
     tasks: list
@@ -100,14 +101,14 @@ class Nest:
                    for t in self.tasks)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Copy:
     """dst[...] = src, e.g. a parameter update computed into a temporary first."""
     dst: Buffer
     src: Buffer
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Loop:
     """A scan: ``step`` (a Program of its own, rendered as a function) called once per step
     over carry buffers swapped between steps, per-step views of the scanned inputs and the
@@ -248,6 +249,7 @@ def _reads(step, buffers):
                     if id(buffers[n]) not in written]
 
 
+@lru_cache(maxsize=4096)      # lowering asks ~3 times per buffer, with a few distinct shapes
 def size_expr(shape):
     """The element count of a shape as a tuple of factors (ints and Dims)."""
     ints, syms = 1, []
