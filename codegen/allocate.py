@@ -5,20 +5,11 @@ with their places.
 an operand it overwrites in place (a map that is the last to read it, at the same index), a
 workspace slot freed by liveness, an output not yet written (free scratch), or a new slot.
 ``place`` names the temporaries by place and returns the steps and buffer tables over the
-placed buffers (``relocate``). Both return new values; no buffer is changed.
+placed buffers (``program.relocate``). Both return new values; no buffer is changed.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from .program import (
-    Buffer,
-    Copy,
-    Gemm,
-    Nest,
-    root_buffer,
-    size_expr,
-    step_reads,
-    step_writes,
-)
+from .program import Nest, relocate, root_buffer, size_expr, step_reads, step_writes
 from .queues import FreeOutputs
 from .views import loop_vars
 
@@ -158,37 +149,6 @@ def place(steps, buffers, argmax, where, outputs):
         # the slot of this place, not of the newest scratch (a later temp can share it)
         new[id(b)] = b.placed("scratch", scratch_slot[key], names[key])
     return (*relocate(steps, buffers, argmax, new), scratch)
-
-
-def relocate(steps, buffers, argmax, new):
-    """(steps, buffers, argmax) with every buffer b replaced by ``new[id(b)]`` where given,
-    and every view of a replaced buffer by a view of its replacement."""
-    memo = dict(new)
-
-    def moved(b):
-        if b is None:
-            return None
-        got = memo.get(id(b))
-        if got is None:
-            got = b
-            base = moved(b.base)
-            if base is not b.base:            # a view of a moved buffer
-                got = Buffer(f"{base.name}.T" if b.view == "T" else b.name, b.shape, b.dtype,
-                             b.kind, b.slot, base, b.view, b.perm)
-            memo[id(b)] = got
-        return got
-
-    def step(s):
-        if isinstance(s, Nest):
-            return Nest(s.space, [t.into(moved(t.out)) for t in s.tasks])
-        if isinstance(s, Gemm):
-            return Gemm(moved(s.out), moved(s.a), moved(s.b), s.node, s.contract)
-        if isinstance(s, Copy):
-            return Copy(moved(s.dst), moved(s.src))
-        return replace(s, outs={k: moved(b) for k, b in s.outs.items()},
-                       ins=[moved(b) for b in s.ins])
-    return ([step(s) for s in steps], {n: moved(b) for n, b in buffers.items()},
-            {n: moved(b) for n, b in argmax.items()})
 
 
 def _slot_key(b):

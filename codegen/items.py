@@ -20,7 +20,7 @@ from .views import loop_vars, unit_reshape
 class Names:
     """Fresh buffer names: ``base``, else ``base_k`` for the first free k (names are never
     freed, so the search goes on from the last k taken for ``base``: not from 1 for every
-    "t").
+    view "v").
 
     >>> names = Names()
     >>> names.take("a0"), names.take("a0"), names.temp((2,), "float64").name

@@ -85,7 +85,7 @@ class Kernel:
 
     def defer(self, kick):
         """Tiered compiles: ``kick()`` starts symdiff's passes; every call, ``wait()`` and
-        access to the program runs it first (it acts once)."""
+        access to the program runs it (it acts once)."""
         self._kick = kick
 
     def _passes_done(self):

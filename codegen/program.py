@@ -12,7 +12,7 @@ steps over named buffers.
   expression over some axes of the space (into a buffer or a scalar), or an argmax.
 Expressions stay graph nodes; ``render.py`` turns them into Python at emission time.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from symdiff.dims import Dim
@@ -23,7 +23,7 @@ class Buffer:
     name: str
     shape: tuple
     dtype: str
-    kind: str                      # input | const | output | param | temp | view
+    kind: str                      # input | const | output | param | temp | scratch | view
     slot: int = -1                 # workspace slot of a temp
     base: "Buffer" = None          # a view's underlying buffer
     view: str = ""                 # how the view is made from base ("T", "reshape", "perm")
@@ -51,7 +51,7 @@ class Task:
 
     @property
     def deps(self):
-        """The materialized nodes it reads."""
+        """What it depends on: the materialized nodes and argmax masks it reads."""
         return set(self.reads) | self.argmax_reads
 
     def into(self, out):
@@ -135,7 +135,7 @@ class Program:
     outputs: list                  # output Buffers, in output order
     params: list                   # Buffers of updated parameters (aliases of inputs/state)
     slots: list                    # (dtype, symbolic size) of every workspace slot
-    steps: list                    # Gemm | Nest | Copy, in execution order
+    steps: list                    # Gemm | Nest | Loop | Copy, in execution order
     dims: dict                     # Dim -> (input index, axis) that binds it
     argmax: dict = field(default_factory=dict)   # ARGMAX_MASK node -> Buffer of its indices
     cons: object = None            # the dims' constraints (equal dims, known sizes)
@@ -196,6 +196,37 @@ class Program:
                     f"share {place[0]} {place[1]} while both are live")
                 if end >= last_end:
                     last_end, owner = end, b
+
+
+def relocate(steps, buffers, argmax, new):
+    """(steps, buffers, argmax) with every buffer b replaced by ``new[id(b)]`` where given,
+    and every view of a replaced buffer by a view of its replacement."""
+    memo = dict(new)
+
+    def moved(b):
+        if b is None:
+            return None
+        got = memo.get(id(b))
+        if got is None:
+            got = b
+            base = moved(b.base)
+            if base is not b.base:            # a view of a moved buffer
+                got = Buffer(f"{base.name}.T" if b.view == "T" else b.name, b.shape, b.dtype,
+                             b.kind, b.slot, base, b.view, b.perm)
+            memo[id(b)] = got
+        return got
+
+    def step(s):
+        if isinstance(s, Nest):
+            return Nest(s.space, [t.into(moved(t.out)) for t in s.tasks])
+        if isinstance(s, Gemm):
+            return Gemm(moved(s.out), moved(s.a), moved(s.b), s.node, s.contract)
+        if isinstance(s, Copy):
+            return Copy(moved(s.dst), moved(s.src))
+        return replace(s, outs={k: moved(b) for k, b in s.outs.items()},
+                       ins=[moved(b) for b in s.ins])
+    return ([step(s) for s in steps], {n: moved(b) for n, b in buffers.items()},
+            {n: moved(b) for n, b in argmax.items()})
 
 
 def root_buffer(b):

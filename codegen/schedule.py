@@ -13,7 +13,7 @@ from itertools import pairwise
 from symdiff.ops import LEAVES
 
 from .items import buffer_test, is_reshape_view, new_task
-from .program import Buffer, Copy, Gemm, Loop, Nest, Task
+from .program import Buffer, Copy, Gemm, Loop, Nest, Task, relocate
 from .queues import ReadyQueue
 from .views import is_matrix_transpose, loop_vars, outer_vars
 
@@ -45,7 +45,7 @@ def schedule(g, items, buffers, mat, names):
 
 
 def item_deps(it):
-    """The materialized nodes whose values ``it`` reads."""
+    """What ``it`` depends on: the materialized nodes (and argmax masks) it reads."""
     if isinstance(it, Loop):
         return {s for s in it.src if s.op not in LEAVES}
     if isinstance(it, Gemm):
@@ -126,17 +126,15 @@ def in_place_updates(g, items, deps, buffers):
                     r not in deps[w]]
         victim = next((w for w in on_cycle if isinstance(w.node, tuple)), on_cycle[0])
         del writers[next(v for v, w in writers.items() if w is victim)]
-    deps, buffers = dict(deps), dict(buffers)
+    deps = dict(deps)
     for var, task in writers.items():
         deps[task] = deps[task] | war[task]
-        buffers[task.node] = buffers[var]
-    moved = {task: buffers[var] for var, task in writers.items()}
-    tail = []
-    for var, new in g.updates:
-        if new is not var and var not in writers:
-            task = item.get(("update", var), item.get(new))
-            tail.append(Copy(buffers[var], moved.get(task, task.out) if task is not None
-                             else buffers[new]))
+    # a value computed in place lives in its parameter, and so do the views of it (a
+    # reshape of the new value reads the parameter's memory)
+    _, buffers, _ = relocate([], buffers, {}, {id(task.out): buffers[var]
+                                               for var, task in writers.items()})
+    tail = [Copy(buffers[var], buffers.get(("update", var), buffers.get(new)))
+            for var, new in g.updates if new is not var and var not in writers]
     return Updates(deps, param_reads, {t: v for v, t in writers.items()}, buffers, tail)
 
 
@@ -224,11 +222,13 @@ def _operand(s, buffers):
 
 def _find_cycle(items, deps, extra):
     """A dependency cycle [x0, x1, ..., x0] (x1 a dependency of x0) through ``deps`` plus
-    the ``extra`` dependencies of some items, or None."""
+    the ``extra`` dependencies of some items, or None. Edges are followed in item order, so
+    the cycle found, and the program, do not depend on where objects lie in memory."""
     state, path = {}, []
+    position = {it: k for k, it in enumerate(items)}
 
     def edges(it):
-        return deps[it] | extra.get(it, set())
+        return sorted(deps[it] | extra.get(it, set()), key=position.__getitem__)
     for root in items:
         if root in state:
             continue

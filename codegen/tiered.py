@@ -119,9 +119,11 @@ def _resumer(kernel, render, ident):
     def resume():
         if not once.acquire(blocking=False):
             return
+        # the fields, not the properties: those wait on the event, whose lock a fork may
+        # have caught held by the passes thread (which the child does not have)
         if kernel._rendered.is_set() and kernel._error is None:    # the passes are done
-            _compiler().put(functools.partial(_kernel_job, kernel, kernel.source,
-                                              kernel.arg_types, ident))
+            _compiler().put(functools.partial(_kernel_job, kernel, kernel._source,
+                                              kernel._arg_types, ident))
         else:                                     # the passes were under way: run them again
             _start_passes(kernel, render, ident)
     return resume

@@ -5,10 +5,9 @@ same time. Real programs pass; a program with one placement made wrong on purpos
 from dataclasses import replace
 
 import pytest
-from symdiff.codegen.allocate import relocate
 from symdiff.codegen.lower import lower
 from symdiff.codegen.prepare import prepare
-from symdiff.codegen.program import step_reads, step_writes
+from symdiff.codegen.program import relocate, step_reads, step_writes
 
 import symdiff as sd
 from symdiff.function import Spec
@@ -106,7 +105,7 @@ def test_the_passes_return_values_and_change_none_of_their_inputs():
         next(iter(a.buffers.values())).name = "x"
 
 
-@pytest.mark.parametrize("name", ["items", "expr", "queues", "views"])
+@pytest.mark.parametrize("name", ["items", "expr", "queues", "views", "render"])
 def test_docstring_examples(name):
     import doctest
     import importlib
