@@ -17,6 +17,7 @@ into its single use changes the lines, not the IR).
 >>> s.check("if a_y[i0] < 0 or a_y[i0] >= 10: return 1"), s.hoisted
 (False, ['if a_y[i0] < 0 or a_y[i0] >= 10: return 1'])
 """
+import bisect
 import re
 from collections import Counter
 
@@ -97,20 +98,37 @@ def inline_once(lines):
     ['c[i] = f((a[i] + b))']
     """
     out = [list(x) for x in lines]
-    counts = Counter(_NAME.findall("\n".join(t for t, _ in out)))
-    k = 0
-    while k < len(out):
-        m = _SSA.match(out[k][0])
-        if m and counts[m.group(1)] == 2:                # its definition and one use
-            name = m.group(1)
-            j = next((j for j in range(k + 1, len(out)) if _span(name, out[j][0])), None)
-            if j is not None and not any(_STORE.match(out[i][0]) for i in range(k + 1, j)):
-                a, b = _span(name, out[j][0])
-                out[j][0] = out[j][0][:a] + m.group(2) + out[j][0][b:]
-                del out[k]
-                continue
-        k += 1
-    return out
+    names = [_NAME.findall(t) for t, _ in out]
+    counts = Counter(n for line in names for n in line)
+    ssa = [_SSA.match(t) for t, _ in out]
+    # the line using each name once (SSA: a name is used after its definition, and a
+    # definition only moves its code into that later line, so uses found now stay put)
+    defined, use = set(), {}
+    for j, line in enumerate(names):
+        for n in line:
+            if n in defined and counts[n] == 2:
+                use.setdefault(n, j)
+        if ssa[j]:
+            defined.add(ssa[j].group(1))
+    if not use:
+        return out
+    stores = [j for j, (t, _) in enumerate(out) if _STORE.match(t)]     # sorted
+    dead = set()
+    for k, m in enumerate(ssa):
+        j = use.get(m.group(1)) if m else None
+        if j is None:
+            continue
+        first = bisect.bisect_right(stores, k)
+        if first < len(stores) and stores[first] < j:
+            continue                                   # a store in between
+        a, b = _span(m.group(1), out[j][0])
+        was = bool(_STORE.match(out[j][0]))
+        out[j][0] = out[j][0][:a] + m.group(2) + out[j][0][b:]
+        ssa[j] = _SSA.match(out[j][0]) if ssa[j] else None
+        if bool(_STORE.match(out[j][0])) != was:       # the code went into a store's index
+            (stores.remove(j) if was else bisect.insort(stores, j))
+        dead.add(k)
+    return [x for k, x in enumerate(out) if k not in dead]
 
 
 def _span(name, text):
