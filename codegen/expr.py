@@ -206,6 +206,8 @@ class _Placeholders:
     names for everything else (an access is an index tuple compared with loop variables,
     never with these names)."""
 
+    scope = scalar_local = None      # no values shared between stages, no 0-d locals
+
     def __init__(self, is_buffer):
         self.is_buffer = is_buffer
 
