@@ -26,7 +26,7 @@ from .allocate import allocate, place
 from .items import Names, leaf_buffers, make_items, result_buffers
 from .program import Program, size_expr
 from .schedule import schedule
-from .views import is_index_view, is_matrix_transpose, unit_reshape
+from .views import blas_operand, is_index_view, is_matrix_transpose, unit_reshape
 
 CHEAP = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.CAST, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ,
                    Op.NE, Op.WHERE, Op.ONE_HOT, Op.ABS, Op.MAXIMUM, Op.MINIMUM, Op.SIGN,
@@ -134,7 +134,7 @@ def _structural(g, contracted):
             m.update((a.src[0], b))
         elif n.op is Op.MATMUL and n not in skip:
             m.add(n)
-            m.update(s.src[0] if is_matrix_transpose(s) else s for s in n.src)
+            m.update(map(blas_operand, n.src))
         elif n.op in SCANS or n.op is Op.SCATTER_ADD:
             m.add(n)
         elif n.op is Op.SCAN:              # a loop reads whole arrays of its sources

@@ -15,7 +15,7 @@ from symdiff.ops import LEAVES
 from .items import buffer_test, is_reshape_view, new_task
 from .program import Buffer, Copy, Gemm, Loop, Nest, Task, relocate
 from .queues import ReadyQueue
-from .views import is_matrix_transpose, loop_vars, outer_vars
+from .views import blas_operand, is_matrix_transpose, loop_vars, outer_vars
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,7 @@ def item_deps(it):
     if isinstance(it, Loop):
         return {s for s in it.src if s.op not in LEAVES}
     if isinstance(it, Gemm):
-        bases = (s.src[0] if is_matrix_transpose(s) else s for s in it.operands)
-        return {b for b in bases if b.op not in LEAVES}
+        return {b for b in map(blas_operand, it.operands) if b.op not in LEAVES}
     return it.deps
 
 
@@ -82,7 +81,7 @@ def _param_reads(it, params, buffers):
     if isinstance(it, Loop):
         return {v: None for v in (_producer_node(s, buffers) for s in it.src) if v in params}
     if isinstance(it, Gemm):
-        ops = [s.src[0] if is_matrix_transpose(s) else s for s in it.operands]
+        ops = map(blas_operand, it.operands)
         return {v: None for v in (_producer_node(s, buffers) for s in ops) if v in params}
     reads = {v: None for v in (_producer_node(n, buffers) for n in it.reads) if v in params}
     reads.update((v, [tuple(i) for i in at]) for v, at in it.leaf_reads.items()

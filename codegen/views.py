@@ -23,6 +23,12 @@ def is_matrix_transpose(n):
     return n.op is Op.TRANSPOSE and k >= 2 and n.arg == tuple(range(k - 2)) + (k - 1, k - 2)
 
 
+def blas_operand(s):
+    """The node whose buffer BLAS reads for matmul operand ``s``: a matrix transpose is read
+    as a transposed view of its source's buffer."""
+    return s.src[0] if is_matrix_transpose(s) else s
+
+
 def loop_vars(space):
     """The index variables of a loop nest over ``space``: ("i0", "i1", ...)."""
     return tuple(f"i{k}" for k in range(len(space)))
